@@ -1,0 +1,334 @@
+//! Configuration: read once from the environment (and a `.env` file when present), validated at
+//! start with one clear message per bad value, then passed around typed. Every variable has a
+//! default that runs the product against the local services of `just services`; production mode
+//! refuses the defaults that are only safe on a developer's machine.
+//!
+//! The README's configuration table lists every variable with its default; keep the two in step.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// The development JWT secret. Production mode refuses to start with it.
+pub const DEV_JWT_SECRET: &str = "concierge-dev-secret-do-not-use-in-production";
+/// Shortest JWT secret accepted in production (HS256 wants at least 256 bits of key).
+pub const MIN_PRODUCTION_SECRET_LEN: usize = 32;
+
+/// Development or production; production refuses unsafe defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    /// A developer's machine: demo accounts one click away, GraphiQL on.
+    Development,
+    /// Real users.
+    Production,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line for a log pipeline.
+    Json,
+}
+
+/// Which embedder turns text into vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmbedderKind {
+    /// Deterministic lexical hashing; no weights, no network.
+    Hash,
+}
+
+/// JWT settings.
+#[derive(Clone, Debug)]
+pub struct JwtConfig {
+    /// HS256 key.
+    pub secret: SecretString,
+    /// `iss` of issued tokens, required on verified ones.
+    pub issuer: String,
+    /// `aud` of issued tokens, required on verified ones.
+    pub audience: String,
+    /// Lifetime of a token issued by `login`.
+    pub ttl: Duration,
+}
+
+/// Everything the process is configured with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `CONCIERGE_ENV`.
+    pub environment: Environment,
+    /// `BIND_ADDR`: where `serve` listens.
+    pub bind_addr: SocketAddr,
+    /// `DATABASE_URL`: the application role (subject to row-level security).
+    pub database_url: SecretString,
+    /// `DATABASE_ADMIN_URL`: the owner role, used only by `migrate`.
+    pub database_admin_url: SecretString,
+    /// `DATABASE_MAX_CONNECTIONS`: size of the connection pool.
+    pub database_max_connections: u32,
+    /// `REDIS_URL`.
+    pub redis_url: SecretString,
+    /// `REDIS_KEY_PREFIX`: every Redis key and channel starts with it.
+    pub redis_prefix: String,
+    /// `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL`.
+    pub jwt: JwtConfig,
+    /// `EMBEDDER`.
+    pub embedder: EmbedderKind,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `WEB_DIR`: the built web app served at `/`, when the folder exists.
+    pub web_dir: PathBuf,
+}
+
+/// Reads variables, remembering every problem so they can all be reported at once.
+struct Reader<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn string(&self, name: &str, default: &str) -> String {
+        (self.get)(name)
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parse<T: FromStr>(&mut self, name: &str, default: T, expected: &str) -> T {
+        match (self.get)(name).filter(|v| !v.trim().is_empty()) {
+            None => default,
+            Some(raw) => raw.trim().parse().unwrap_or_else(|_| {
+                self.errors
+                    .push(format!("{name}={raw:?} is not valid: expected {expected}"));
+                default
+            }),
+        }
+    }
+
+    fn duration(&mut self, name: &str, default: Duration) -> Duration {
+        match (self.get)(name).filter(|v| !v.trim().is_empty()) {
+            None => default,
+            Some(raw) => parse_duration(&raw).unwrap_or_else(|| {
+                self.errors.push(format!(
+                    "{name}={raw:?} is not valid: expected a duration like 90s, 15m, 12h or 7d"
+                ));
+                default
+            }),
+        }
+    }
+
+    fn choice<T: Copy>(&mut self, name: &str, default: T, options: &[(&str, T)]) -> T {
+        let Some(raw) = (self.get)(name).filter(|v| !v.trim().is_empty()) else {
+            return default;
+        };
+        let wanted = raw.trim().to_ascii_lowercase();
+        if let Some((_, v)) = options.iter().find(|(k, _)| *k == wanted) {
+            *v
+        } else {
+            let names: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
+            self.errors.push(format!(
+                "{name}={raw:?} is not valid: expected one of {}",
+                names.join(", ")
+            ));
+            default
+        }
+    }
+}
+
+/// Parses `500ms`, `90s`, `15m`, `12h`, `7d` (a bare number is seconds).
+#[must_use]
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let s = raw.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let secs = match unit.trim() {
+        "ms" => return Some(Duration::from_millis(n)),
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// The configuration could not be loaded; the message lists every problem, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Loads the configuration from the process environment (after reading `.env`, if any).
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every invalid or, in production, unsafe value.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is the normal case; a malformed one is reported by the values it sets.
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Loads the configuration from any lookup function (tests use a map).
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every invalid or, in production, unsafe value.
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader {
+            get,
+            errors: Vec::new(),
+        };
+        let environment = r.choice(
+            "CONCIERGE_ENV",
+            Environment::Development,
+            &[
+                ("development", Environment::Development),
+                ("production", Environment::Production),
+            ],
+        );
+        let bind_addr = r.parse(
+            "BIND_ADDR",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            "an address like 127.0.0.1:8080",
+        );
+        let database_url = r.string(
+            "DATABASE_URL",
+            "postgres://concierge_app:concierge_app@127.0.0.1:55432/concierge",
+        );
+        let database_admin_url = r.string(
+            "DATABASE_ADMIN_URL",
+            "postgres://concierge:concierge@127.0.0.1:55432/concierge",
+        );
+        let database_max_connections =
+            r.parse("DATABASE_MAX_CONNECTIONS", 32, "a number of connections");
+        let redis_url = r.string("REDIS_URL", "redis://127.0.0.1:56379");
+        let redis_prefix = r.string("REDIS_KEY_PREFIX", "concierge");
+        let secret = r.string("JWT_SECRET", DEV_JWT_SECRET);
+        let jwt = JwtConfig {
+            issuer: r.string("JWT_ISSUER", "concierge"),
+            audience: r.string("JWT_AUDIENCE", "concierge-api"),
+            ttl: r.duration("JWT_TTL", Duration::from_secs(12 * 3600)),
+            secret: SecretString::from(secret),
+        };
+        let embedder = r.choice(
+            "EMBEDDER",
+            EmbedderKind::Hash,
+            &[("hash", EmbedderKind::Hash)],
+        );
+        let log_format = r.choice(
+            "LOG_FORMAT",
+            LogFormat::Human,
+            &[("human", LogFormat::Human), ("json", LogFormat::Json)],
+        );
+        let web_dir = PathBuf::from(r.string("WEB_DIR", "frontend/dist"));
+
+        if database_max_connections == 0 {
+            r.errors
+                .push("DATABASE_MAX_CONNECTIONS must be at least 1".into());
+        }
+        if jwt.ttl < Duration::from_secs(60) || jwt.ttl > Duration::from_secs(30 * 86_400) {
+            r.errors.push("JWT_TTL must be between 1m and 30d".into());
+        }
+        if !redis_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c))
+        {
+            r.errors.push(format!(
+                "REDIS_KEY_PREFIX={redis_prefix:?} may only hold letters, digits and - _ : ."
+            ));
+        }
+        if environment == Environment::Production {
+            let secret = jwt.secret.expose_secret();
+            if secret == DEV_JWT_SECRET {
+                r.errors.push(
+                    "JWT_SECRET must be set in production (the development default is refused)"
+                        .into(),
+                );
+            } else if secret.len() < MIN_PRODUCTION_SECRET_LEN {
+                r.errors.push(format!(
+                    "JWT_SECRET is too short for production: at least {MIN_PRODUCTION_SECRET_LEN} characters"
+                ));
+            }
+        }
+        if !r.errors.is_empty() {
+            return Err(ConfigError(r.errors));
+        }
+        Ok(Self {
+            environment,
+            bind_addr,
+            database_url: SecretString::from(database_url),
+            database_admin_url: SecretString::from(database_admin_url),
+            database_max_connections,
+            redis_url: SecretString::from(redis_url),
+            redis_prefix,
+            jwt,
+            embedder,
+            log_format,
+            web_dir,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_target_the_local_services() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.environment, Environment::Development);
+        assert!(c.database_url.expose_secret().contains(":55432/"));
+        assert_eq!(c.jwt.ttl, Duration::from_secs(12 * 3600));
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let err = load(&[
+            ("BIND_ADDR", "nowhere"),
+            ("JWT_TTL", "soon"),
+            ("LOG_FORMAT", "xml"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        assert!(err.to_string().contains("BIND_ADDR"));
+    }
+
+    #[test]
+    fn production_refuses_default_and_short_secrets() {
+        let err = load(&[("CONCIERGE_ENV", "production")]).unwrap_err();
+        assert!(err.to_string().contains("JWT_SECRET must be set"));
+        let err = load(&[("CONCIERGE_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err();
+        assert!(err.to_string().contains("too short"));
+        load(&[
+            ("CONCIERGE_ENV", "production"),
+            ("JWT_SECRET", &"x".repeat(40)),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let c = load(&[("JWT_SECRET", "a-very-secret-value-1234567890")]).unwrap();
+        assert!(!format!("{c:?}").contains("a-very-secret-value"));
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("12"), Some(Duration::from_secs(12)));
+        assert_eq!(parse_duration("1 week"), None);
+    }
+}

@@ -1,0 +1,23 @@
+//! Concierge's edge: the GraphQL API over HTTP and WebSocket, authentication, and the
+//! `concierge` command line. It owns no domain logic of the agent: messages are queued for the
+//! runtime in `agent`, and data goes through `entity`'s tenant-scoped transaction.
+//!
+//! - [`cli`]: the command line (`migrate`, `seed`, `tenant`, `user`, `ingest`, `token`, `serve`).
+//! - [`config`]: typed configuration from the environment.
+//! - [`state`]: the shared [`state::AppState`].
+//! - [`server`] and [`health`]: the HTTP server, `/healthz` and `/readyz`.
+//! - [`auth`]: passwords, JWTs and the caller's [`auth::AuthContext`].
+//! - [`directory`]: creating tenants and users.
+//! - [`seed`]: the demo data.
+//! - [`error`]: [`error::ApiError`], what callers see when something fails.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod directory;
+pub mod error;
+pub mod health;
+pub mod seed;
+pub mod server;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,71 @@
+//! Helpers shared by the integration tests: running the `concierge` binary against a test
+//! database.
+
+use std::process::Output;
+
+use testkit::TestDb;
+
+/// Runs `concierge args...` against `db` with extra environment variables.
+pub async fn concierge(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_concierge"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db.app_url())
+        .env("DATABASE_ADMIN_URL", db.admin_url())
+        .env("REDIS_URL", testkit::redis_url())
+        .env("REDIS_KEY_PREFIX", testkit::redis_prefix())
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.expect("running concierge")
+}
+
+/// Standard output as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A `concierge serve` process on a free port.
+pub struct ServerProcess {
+    /// The process (killed on drop).
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+/// Starts `concierge serve` against `db` on a free port and waits until it says it listens.
+pub async fn spawn_server(db: &TestDb) -> ServerProcess {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_concierge"))
+        .arg("serve")
+        .env("DATABASE_URL", db.app_url())
+        .env("REDIS_URL", testkit::redis_url())
+        .env("REDIS_KEY_PREFIX", testkit::redis_prefix())
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting concierge serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let wait = async {
+        while let Some(line) = lines.next_line().await.expect("reading server output") {
+            if let Some(url) = line.strip_prefix("Concierge is listening on ") {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("concierge serve exited before listening");
+    };
+    let url = tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+        .await
+        .expect("concierge serve did not start within 60 s");
+    ServerProcess { child, url }
+}

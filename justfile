@@ -1,0 +1,43 @@
+# Concierge tasks. `just` lists them; `just dev` runs the product, `just test` the whole suite.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Run the binary from a debug build with the dependencies that matter optimised (see Cargo.toml).
+concierge := "cargo run --quiet --bin concierge --"
+
+# List the tasks.
+default:
+    @just --list
+
+# Install (if missing) and start local Postgres+pgvector and Redis; idempotent.
+services:
+    scripts/services.sh up
+
+# Stop the local Postgres and Redis (their data stays in .local/).
+services-down:
+    scripts/services.sh down
+
+# Apply the database migrations.
+migrate: services
+    {{concierge}} migrate
+
+# Create the demo tenants, users and knowledge (idempotent).
+seed: migrate
+    {{concierge}} seed --demo
+
+# Set up everything and run the product: services, migrations, demo data, API.
+dev: seed
+    {{concierge}} serve
+
+# The whole test suite: formatting, lints, then every test against real Postgres and Redis.
+test: services lint
+    cargo nextest run --workspace --no-fail-fast
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Check formatting and lints (clippy with warnings as errors, tests included).
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings

@@ -130,6 +130,10 @@ ensure_reachable() {
 psql_super() { as_pg "$PG_BIN/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 
 pg_up() {
+  # Another checkout's cluster (a git worktree of this repo) may already serve the port.
+  if [ ! -s "$PG_DATA/PG_VERSION" ] && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
+    log "a Postgres already listens on 127.0.0.1:$PG_PORT; using it"; return 0
+  fi
   mkdir -p "$LOCAL/pg"
   ensure_reachable "$LOCAL/pg"
   if [ ! -s "$PG_DATA/PG_VERSION" ]; then
@@ -177,7 +181,7 @@ SQL
   # CREATE EXTENSION IF NOT EXISTS finds it there.
   psql_super -d template1 -c "CREATE EXTENSION IF NOT EXISTS vector"
   psql_super -d concierge -c "CREATE EXTENSION IF NOT EXISTS vector"
-  psql_super -d concierge -c "ALTER EXTENSION vector UPDATE" >/dev/null
+  psql_super -d concierge -c "ALTER EXTENSION vector UPDATE" >/dev/null 2>&1
 }
 
 redis_up() {

@@ -2,10 +2,22 @@
 //!
 //! Each tenant has its own agent: it answers a user from the tenant's knowledge, remembers the
 //! session, and acts (notifies colleagues, logs events) within its tenant only. This crate holds
-//! everything behind the queue: embedders and knowledge ingest, and (as they land) retrieval, the
-//! LLM providers, the action registry, session memory and the Redis Streams consumer. The GraphQL
-//! edge in `api` enqueues messages and subscribes to events through this crate's Redis contracts.
+//! everything behind the queue:
+//!
+//! - [`embedding`] and [`knowledge`]: embedders and Markdown ingest.
+//! - [`retrieval`]: the [`retrieval::Retriever`] seam (tenant-scoped search of knowledge).
+//! - [`prompt`]: the [`prompt::Prompt`] every provider answers.
+//! - [`llm`]: the [`llm::LlmProvider`] seam.
+//! - [`reply`]: what an assistant message records (actions, sources, usage).
+//! - [`redis`]: connections to Redis.
+//!
+//! The GraphQL edge in `api` enqueues messages and subscribes to events through this crate's
+//! Redis contracts.
 
 pub mod embedding;
 pub mod knowledge;
+pub mod llm;
+pub mod prompt;
 pub mod redis;
+pub mod reply;
+pub mod retrieval;

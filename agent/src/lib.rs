@@ -9,11 +9,13 @@
 //! - [`prompt`]: the [`prompt::Prompt`] every provider answers.
 //! - [`llm`]: the [`llm::LlmProvider`] seam.
 //! - [`reply`]: what an assistant message records (actions, sources, usage).
-//! - [`redis`]: connections to Redis.
+//! - [`redis`]: connections to Redis; [`stream`]: the message stream contract; [`bus`]: live
+//!   events over pub/sub (publisher and the per-process fan-out hub).
 //!
 //! The GraphQL edge in `api` enqueues messages and subscribes to events through this crate's
 //! Redis contracts.
 
+pub mod bus;
 pub mod embedding;
 pub mod knowledge;
 pub mod llm;
@@ -21,3 +23,4 @@ pub mod prompt;
 pub mod redis;
 pub mod reply;
 pub mod retrieval;
+pub mod stream;

@@ -33,6 +33,10 @@ dev: seed
 test: services lint
     cargo nextest run --workspace --no-fail-fast
 
+# Write the GraphQL schema generated from the code to schema.graphql (a test fails when stale).
+schema:
+    {{concierge}} schema > schema.graphql
+
 # Format the code.
 fmt:
     cargo fmt --all

@@ -12,10 +12,10 @@ use secrecy::ExposeSecret;
 
 use crate::auth::JwtKeys;
 use crate::config::{Config, parse_duration};
-use crate::directory::{self, NewTenant, NewUser};
 use crate::error::ApiError;
 use crate::server::Server;
-use crate::state::AppState;
+use crate::service::directory::{self, NewTenant, NewUser};
+use crate::state::{AppState, build_embedder};
 use crate::{seed, telemetry};
 
 /// Concierge: a multi-tenant agent backend.
@@ -67,6 +67,8 @@ pub enum Command {
     },
     /// Serve the GraphQL API (and the web app when built).
     Serve,
+    /// Print the GraphQL schema (SDL); `just schema` writes it to schema.graphql.
+    Schema,
 }
 
 /// `concierge tenant ...`
@@ -209,8 +211,8 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
             if !demo {
                 return Err(ApiError::Invalid("nothing to seed: pass --demo".into()));
             }
-            let state = AppState::new(config).await?;
-            let report = seed::seed_demo(&state.db, state.embedder.as_ref()).await?;
+            let db = connect(&config).await?;
+            let report = seed::seed_demo(&db, build_embedder(&config).as_ref()).await?;
             say(&format!(
                 "demo data ready: created {} tenants, {} users, {} knowledge chunks",
                 report.tenants, report.users, report.chunks
@@ -268,8 +270,8 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
             category,
             files,
         } => {
-            let state = AppState::new(config).await?;
-            let tenant = tenant_by_slug(&state.db, &tenant).await?;
+            let db = connect(&config).await?;
+            let tenant = tenant_by_slug(&db, &tenant).await?;
             let mut chunks = Vec::new();
             for file in &files {
                 let text = std::fs::read_to_string(file).map_err(|e| {
@@ -279,9 +281,14 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
                     .map_err(|e| ApiError::Invalid(format!("{}: {e}", file.display())))?;
                 chunks.extend(doc_chunks);
             }
-            let stored =
-                agent::knowledge::ingest(&state.db, state.embedder.as_ref(), tenant, None, chunks)
-                    .await?;
+            let stored = agent::knowledge::ingest(
+                &db,
+                build_embedder(&config).as_ref(),
+                tenant,
+                None,
+                chunks,
+            )
+            .await?;
             say(&format!(
                 "ingested {} chunks from {} files",
                 stored.len(),
@@ -304,6 +311,7 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             say(&token);
         }
+        Command::Schema => say(crate::graphql::sdl().trim_end()),
         Command::Serve => {
             let state = AppState::new(config).await?;
             state.db.check_row_security().await?;

@@ -80,6 +80,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `WEB_DIR`: the built web app served at `/`, when the folder exists.
     pub web_dir: PathBuf,
+    /// `WS_INIT_TIMEOUT`: a WebSocket that sends no `connection_init` within this time is closed
+    /// with 4408.
+    pub ws_init_timeout: Duration,
 }
 
 /// Reads variables, remembering every problem so they can all be reported at once.
@@ -222,6 +225,7 @@ impl Config {
             &[("human", LogFormat::Human), ("json", LogFormat::Json)],
         );
         let web_dir = PathBuf::from(r.string("WEB_DIR", "frontend/dist"));
+        let ws_init_timeout = r.duration("WS_INIT_TIMEOUT", Duration::from_secs(5));
 
         if database_max_connections == 0 {
             r.errors
@@ -266,6 +270,7 @@ impl Config {
             embedder,
             log_format,
             web_dir,
+            ws_init_timeout,
         })
     }
 }

@@ -6,18 +6,21 @@
 //! - [`config`]: typed configuration from the environment.
 //! - [`state`]: the shared [`state::AppState`].
 //! - [`server`] and [`health`]: the HTTP server, `/healthz` and `/readyz`.
+//! - [`graphql`]: the schema, its limits, and the HTTP and WebSocket transports.
 //! - [`auth`]: passwords, JWTs and the caller's [`auth::AuthContext`].
-//! - [`directory`]: creating tenants and users.
+//! - [`service`]: the logic behind resolvers and commands (accounts, conversations,
+//!   notifications, knowledge, events, the directory of tenants and users).
 //! - [`seed`]: the demo data.
 //! - [`error`]: [`error::ApiError`], what callers see when something fails.
 
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod directory;
 pub mod error;
+pub mod graphql;
 pub mod health;
 pub mod seed;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod telemetry;

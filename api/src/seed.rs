@@ -8,8 +8,8 @@ use agent::knowledge::{self, Chunk};
 use entity::{Db, Role, TenantId, TenantKind, TenantScoped};
 use sea_orm::PaginatorTrait;
 
-use crate::directory::{self, NewTenant, NewUser};
 use crate::error::ApiError;
+use crate::service::directory::{self, NewTenant, NewUser};
 
 /// The password of every demo user.
 pub const DEMO_PASSWORD: &str = "concierge-demo";
@@ -96,6 +96,18 @@ const DEMO: [DemoTenant; 2] = [
         ],
     },
 ];
+
+/// The demo accounts, for the web app's one-click login in development.
+#[must_use]
+pub fn demo_accounts() -> Vec<serde_json::Value> {
+    DEMO.iter()
+        .flat_map(|t| {
+            t.users.iter().map(|u| {
+                serde_json::json!({ "email": u.email, "name": u.name, "title": u.title, "tenant": t.name })
+            })
+        })
+        .collect()
+}
 
 /// What a seed run created.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -1,13 +1,28 @@
 //! The HTTP server: the router and the run loop with graceful shutdown on SIGTERM or SIGINT.
+//!
+//! Routes: `/graphql` (POST, GET, and the WebSocket upgrade), `/graphiql`, `/healthz`,
+//! `/readyz`, `/app-config.json` (what the web app needs to know about this server), and the
+//! built web app from `WEB_DIR` at `/` (unknown paths fall back to its `index.html`, so the
+//! app's own routes work on reload).
 
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde_json::json;
 use tokio::net::TcpListener;
+use tower_http::services::{ServeDir, ServeFile};
 
+use crate::config::Environment;
 use crate::error::ApiError;
+use crate::graphql::http::GraphqlState;
+use crate::graphql::{self, limits};
 use crate::health;
+use crate::seed;
 use crate::state::AppState;
 
 /// A server bound to its address, ready to run.
@@ -43,10 +58,24 @@ impl Server {
 
     /// The router with every route of the server.
     pub fn router(state: AppState) -> Router {
-        Router::new()
+        let web_dir = state.config.web_dir.clone();
+        let graphql_state = GraphqlState {
+            schema: graphql::build(state.clone()),
+            app: state.clone(),
+        };
+        let api = Router::new()
+            .route("/graphql", get(graphql_get).post(graphql::http::post))
+            .route("/graphiql", get(graphql::http::graphiql))
+            .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
+            .with_state(graphql_state);
+        let app = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
+            .route("/app-config.json", get(app_config))
             .with_state(state)
+            .merge(api);
+        let index = web_dir.join("index.html");
+        app.fallback_service(ServeDir::new(web_dir).fallback(ServeFile::new(index)))
     }
 
     /// Serves until [`AppState::shutdown`] is cancelled (by a signal or by the caller), then
@@ -74,6 +103,39 @@ impl Server {
         fred::interfaces::ClientLike::quit(&state.redis).await.ok();
         Ok(())
     }
+}
+
+/// `GET /graphql`: a WebSocket upgrade, or a query in the URL.
+async fn graphql_get(State(state): State<GraphqlState>, request: Request) -> Response {
+    let is_upgrade = request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let (mut parts, _body) = request.into_parts();
+    if is_upgrade {
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(ws) => graphql::ws::upgrade(State(state), ws).await,
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let headers = parts.headers.clone();
+    let query = axum::extract::RawQuery(parts.uri.query().map(str::to_owned));
+    graphql::http::get(State(state), headers, query).await
+}
+
+/// `GET /app-config.json`: what the web app needs to know: the environment and, in development,
+/// the demo accounts it offers one click away.
+async fn app_config(State(state): State<AppState>) -> Response {
+    let body = match state.config.environment {
+        Environment::Development => json!({
+            "environment": "development",
+            "demoAccounts": seed::demo_accounts(),
+            "demoPassword": seed::DEMO_PASSWORD,
+        }),
+        Environment::Production => json!({ "environment": "production" }),
+    };
+    axum::Json(body).into_response()
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
+use agent::bus::{Hub, Publisher};
 use agent::embedding::{Embedder, HashEmbedder};
+use agent::retrieval::{ExactRetriever, Retriever};
 use entity::Db;
 use entity::db::PoolOptions;
 use secrecy::ExposeSecret;
@@ -33,6 +35,13 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// The configured embedder (knowledge ingest and retrieval).
     pub embedder: Arc<dyn Embedder>,
+    /// Tenant-scoped knowledge search (`searchKnowledge` and the agent).
+    pub retriever: Arc<dyn Retriever>,
+    /// Publishes live events (to users) and tenant changes (to every process).
+    pub publisher: Publisher,
+    /// This process's one pub/sub subscriber and its fan-out to WebSocket subscribers; its loop
+    /// stops when [`AppState::shutdown`] is cancelled.
+    pub hub: Hub,
     /// Cancelled when the process should stop; long-lived tasks and connections watch it.
     pub shutdown: CancellationToken,
     /// Background tasks the shutdown sequence waits for.
@@ -64,17 +73,33 @@ impl AppState {
         .await?;
         let redis = agent::redis::pool(config.redis_url.expose_secret(), REDIS_POOL_SIZE)
             .map_err(|e| ApiError::Invalid(format!("REDIS_URL: {e}")))?;
-        let embedder: Arc<dyn Embedder> = match config.embedder {
-            EmbedderKind::Hash => Arc::new(HashEmbedder),
-        };
+        let embedder = build_embedder(&config);
+        let shutdown = CancellationToken::new();
+        let hub = Hub::start(
+            config.redis_url.expose_secret(),
+            &config.redis_prefix,
+            shutdown.clone(),
+        )
+        .map_err(|e| ApiError::Invalid(format!("REDIS_URL: {e}")))?;
         Ok(Self {
             db,
+            publisher: Publisher::new(redis.clone(), &config.redis_prefix),
             redis,
             jwt: Arc::new(JwtKeys::new(&config.jwt)),
-            config: Arc::new(config),
+            retriever: Arc::new(ExactRetriever::new(embedder.clone())),
             embedder,
-            shutdown: CancellationToken::new(),
+            hub,
+            config: Arc::new(config),
+            shutdown,
             tasks: TaskTracker::new(),
         })
+    }
+}
+
+/// The embedder the configuration asks for.
+#[must_use]
+pub fn build_embedder(config: &Config) -> Arc<dyn Embedder> {
+    match config.embedder {
+        EmbedderKind::Hash => Arc::new(HashEmbedder),
     }
 }

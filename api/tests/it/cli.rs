@@ -203,7 +203,7 @@ async fn token_prints_a_jwt_for_the_user() {
 #[tokio::test]
 async fn serve_answers_healthz_and_readyz() {
     let db = TestDb::new().await;
-    let mut server = spawn_server(&db).await;
+    let mut server = spawn_server(&db, &[]).await;
     let client = reqwest::Client::new();
     let health = client
         .get(format!("{}/healthz", server.url))

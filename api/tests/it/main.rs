@@ -1,6 +1,24 @@
 //! Integration tests of the API and the `concierge` binary against real Postgres and Redis.
 
 #[cfg(test)]
+mod app;
+#[cfg(test)]
+mod auth;
+#[cfg(test)]
 mod cli;
 #[cfg(test)]
+mod contract;
+#[cfg(test)]
+mod conversation;
+#[cfg(test)]
+mod isolation;
+#[cfg(test)]
+mod limits;
+#[cfg(test)]
+mod notifications;
+#[cfg(test)]
+mod subscriptions;
+#[cfg(test)]
 mod support;
+#[cfg(test)]
+mod websocket;

@@ -40,16 +40,22 @@ pub struct ServerProcess {
     pub url: String,
 }
 
-/// Starts `concierge serve` against `db` on a free port and waits until it says it listens.
-pub async fn spawn_server(db: &TestDb) -> ServerProcess {
+/// Starts `concierge serve` against `db` on a free port, with extra environment, and waits
+/// until it says it listens.
+pub async fn spawn_server(db: &TestDb, env: &[(&str, &str)]) -> ServerProcess {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_concierge"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_concierge"));
+    command
         .arg("serve")
         .env("DATABASE_URL", db.app_url())
         .env("REDIS_URL", testkit::redis_url())
         .env("REDIS_KEY_PREFIX", testkit::redis_prefix())
         .env("BIND_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -1,0 +1,193 @@
+//! GraphQL over HTTP: `POST /graphql` (a request or a batch of at most
+//! [`MAX_BATCH`](super::limits::MAX_BATCH), JSON, body at most
+//! [`MAX_BODY_BYTES`](super::limits::MAX_BODY_BYTES)), `GET /graphql?query=...` (queries only:
+//! a mutation over GET is refused with 405, as GraphQL over HTTP requires) and the GraphiQL page.
+//! The caller comes from `Authorization: Bearer <jwt>`; without a valid token only `login`
+//! works. Every error carries `extensions.code`.
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, Request};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::context::Caller;
+use super::{AppSchema, error_response, limits, with_codes};
+use crate::auth::{self, bearer_token};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What the GraphQL routes share.
+#[derive(Clone)]
+pub struct GraphqlState {
+    /// The application state.
+    pub app: AppState,
+    /// The schema.
+    pub schema: AppSchema,
+}
+
+fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn refused(status: StatusCode, error: &ApiError) -> Response {
+    json(status, &error_response(error))
+}
+
+/// The caller of an HTTP request: `Ok(None)` without a token or with an invalid one (resolvers
+/// then answer UNAUTHENTICATED), an error when the database cannot check it.
+async fn caller(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+    else {
+        return Ok(Caller(None));
+    };
+    match auth::authenticate(&app.db, &app.jwt, token).await {
+        Ok(ctx) => Ok(Caller(Some(ctx))),
+        Err(ApiError::Unauthenticated) => Ok(Caller(None)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Parses and checks one request's document before execution.
+fn prepare(mut request: Request, caller: Caller) -> Result<Request, ApiError> {
+    let doc = request
+        .parsed_query()
+        .map_err(|e| ApiError::Invalid(e.message))?;
+    limits::check_document(doc)?;
+    Ok(request.data(caller))
+}
+
+async fn execute(
+    state: &GraphqlState,
+    request: Request,
+    caller: Caller,
+) -> async_graphql::Response {
+    match prepare(request, caller) {
+        Ok(request) => with_codes(state.schema.execute(request).await),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// `POST /graphql`.
+pub async fn post(
+    State(state): State<GraphqlState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let e = ApiError::Invalid(format!(
+                "request body too large (limit {} bytes)",
+                limits::MAX_BODY_BYTES
+            ));
+            return refused(StatusCode::PAYLOAD_TOO_LARGE, &e);
+        }
+        Err(rejection) => {
+            return refused(
+                rejection.status(),
+                &ApiError::Invalid(rejection.body_text()),
+            );
+        }
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(e) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                &ApiError::Invalid(format!("invalid GraphQL request: {e}")),
+            );
+        }
+    };
+    let caller = match caller(&state.app, &headers).await {
+        Ok(caller) => caller,
+        Err(e) => return refused(StatusCode::SERVICE_UNAVAILABLE, &e),
+    };
+    match batch {
+        BatchRequest::Single(request) => {
+            json(StatusCode::OK, &execute(&state, request, caller).await)
+        }
+        BatchRequest::Batch(requests) => {
+            if requests.len() > limits::MAX_BATCH {
+                let e = ApiError::Invalid(format!(
+                    "too many operations in one batch: {} (limit {})",
+                    requests.len(),
+                    limits::MAX_BATCH
+                ));
+                return refused(StatusCode::BAD_REQUEST, &e);
+            }
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(execute(&state, request, caller).await);
+            }
+            json(StatusCode::OK, &BatchResponse::Batch(responses))
+        }
+    }
+}
+
+/// `GET /graphql?query=...&variables=...&operationName=...`: queries only.
+pub async fn get(
+    State(state): State<GraphqlState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut request =
+        match async_graphql::http::parse_query_string(query.as_deref().unwrap_or_default()) {
+            Ok(request) => request,
+            Err(e) => {
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    &ApiError::Invalid(format!("invalid GraphQL request: {e}")),
+                );
+            }
+        };
+    let operation_name = request.operation_name.clone();
+    let is_mutation = match request.parsed_query() {
+        Ok(doc) => doc.operations.iter().any(|(name, op)| {
+            let selected = operation_name
+                .as_deref()
+                .is_none_or(|wanted| name.is_some_and(|n| n.as_str() == wanted));
+            selected && op.node.ty == OperationType::Mutation
+        }),
+        Err(_) => false,
+    };
+    if is_mutation {
+        let e = ApiError::Invalid("mutations must be sent with POST".into());
+        let mut response = refused(StatusCode::METHOD_NOT_ALLOWED, &e);
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return response;
+    }
+    let caller = match caller(&state.app, &headers).await {
+        Ok(caller) => caller,
+        Err(e) => return refused(StatusCode::SERVICE_UNAVAILABLE, &e),
+    };
+    json(StatusCode::OK, &execute(&state, request, caller).await)
+}
+
+/// `GET /graphiql`: the GraphiQL IDE. Set the header `Authorization: Bearer <token>` in its
+/// headers editor for queries; subscriptions send it in the WebSocket `connection_init`.
+pub async fn graphiql(State(state): State<GraphqlState>) -> Response {
+    let bundled = state.app.config.web_dir.join("graphiql.html");
+    if let Ok(page) = tokio::fs::read_to_string(&bundled).await {
+        return Html(page).into_response();
+    }
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .title("Concierge GraphiQL")
+            .finish(),
+    )
+    .into_response()
+}

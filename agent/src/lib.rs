@@ -9,6 +9,8 @@
 //! - [`prompt`]: the [`prompt::Prompt`] every provider answers.
 //! - [`llm`]: the [`llm::LlmProvider`] seam.
 //! - [`reply`]: what an assistant message records (actions, sources, usage).
+//! - [`consumer`] and [`lease`]: the stream consumer that runs sessions in order across
+//!   processes.
 //! - [`redis`]: connections to Redis; [`stream`]: the message stream contract; [`bus`]: live
 //!   events over pub/sub (publisher and the per-process fan-out hub).
 //!
@@ -16,8 +18,10 @@
 //! Redis contracts.
 
 pub mod bus;
+pub mod consumer;
 pub mod embedding;
 pub mod knowledge;
+pub mod lease;
 pub mod llm;
 pub mod prompt;
 pub mod redis;

@@ -169,7 +169,7 @@ impl Db {
                 DbBackend::Postgres,
                 "SELECT bool_and(row_security_active(t)) AS active FROM unnest(ARRAY[
                    'tenants', 'users', 'sessions', 'messages', 'notifications',
-                   'tenant_knowledge', 'events']::regclass[]) AS t",
+                   'tenant_knowledge', 'events', 'tenant_usage']::regclass[]) AS t",
             ))
             .await?
             .ok_or_else(|| DbError::Internal("no answer to the row security check".into()))?;

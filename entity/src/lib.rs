@@ -22,6 +22,7 @@ pub mod notification;
 pub mod scope;
 pub mod session;
 pub mod tenant;
+pub mod usage;
 pub mod user;
 
 pub use db::{Db, DbError, TenantTxn};

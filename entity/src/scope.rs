@@ -6,7 +6,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{QueryFilter, Select};
 
 use crate::ids::TenantId;
-use crate::{event, knowledge, message, notification, session, tenant, user};
+use crate::{event, knowledge, message, notification, session, tenant, usage, user};
 
 /// An entity whose rows belong to exactly one tenant.
 pub trait TenantScoped: EntityTrait {
@@ -47,4 +47,5 @@ tenant_scoped!(
     notification => TenantId,
     knowledge => TenantId,
     event => TenantId,
+    usage => TenantId,
 );

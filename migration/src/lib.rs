@@ -14,12 +14,14 @@
 //! 3. [`m20261124_000003_enable_row_level_security`]: grants to the application role, one
 //!    policy per table, and the three `SECURITY DEFINER` functions that are the only
 //!    cross-tenant reads.
+//! 4. [`m20261125_000001_create_tenant_usage`]: LLM token usage per tenant and day.
 
 pub use sea_orm_migration::prelude::*;
 
 pub mod m20261124_000001_bootstrap_database;
 pub mod m20261124_000002_create_tables;
 pub mod m20261124_000003_enable_row_level_security;
+pub mod m20261125_000001_create_tenant_usage;
 
 /// Applies Concierge's migrations in order.
 #[derive(Debug)]
@@ -32,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_bootstrap_database::Migration),
             Box::new(m20261124_000002_create_tables::Migration),
             Box::new(m20261124_000003_enable_row_level_security::Migration),
+            Box::new(m20261125_000001_create_tenant_usage::Migration),
         ]
     }
 }

@@ -52,7 +52,8 @@ async fn fixture(admin: &DatabaseConnection, slug: &str) -> Fixture {
                  VALUES ('{}', '{t}', '{u}', '{u}', 'note');
              INSERT INTO tenant_knowledge (id, tenant_id, content, category, embedding, embedding_model)
                  VALUES ('{}', '{t}', 'fact', 'faq', array_fill(0.1, ARRAY[1536])::vector, 'test');
-             INSERT INTO events (id, tenant_id, kind) VALUES ('{}', '{t}', 'test');",
+             INSERT INTO events (id, tenant_id, kind) VALUES ('{}', '{t}', 'test');
+             INSERT INTO tenant_usage (tenant_id, day, messages) VALUES ('{t}', current_date, 1);",
             uuid::Uuid::now_v7(),
             uuid::Uuid::now_v7(),
             uuid::Uuid::now_v7()

@@ -38,6 +38,7 @@ async fn up_down_up_on_an_empty_database() {
         "notifications",
         "sessions",
         "tenant_knowledge",
+        "tenant_usage",
         "tenants",
         "users",
     ];
@@ -53,7 +54,7 @@ async fn up_down_up_on_an_empty_database() {
         .unwrap()
         .try_get("", "n")
         .unwrap();
-    assert_eq!(policies, 7, "one policy per table");
+    assert_eq!(policies, 8, "one policy per table");
 
     Migrator::down(&conn, None).await.unwrap();
     assert!(tables(&conn).await.is_empty(), "down removes every table");

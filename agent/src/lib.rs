@@ -5,6 +5,8 @@
 //! everything behind the queue:
 //!
 //! - [`embedding`] and [`knowledge`]: embedders and Markdown ingest.
+//! - [`roster`]: how a name, title or role phrase picks users of the tenant.
+//! - [`action`]: the action registry: validation and execution of what the LLM proposes.
 //! - [`retrieval`]: the [`retrieval::Retriever`] seam (tenant-scoped search of knowledge).
 //! - [`prompt`]: the [`prompt::Prompt`] every provider answers.
 //! - [`llm`]: the [`llm::LlmProvider`] seam.
@@ -14,6 +16,7 @@
 //! The GraphQL edge in `api` enqueues messages and subscribes to events through this crate's
 //! Redis contracts.
 
+pub mod action;
 pub mod embedding;
 pub mod knowledge;
 pub mod llm;
@@ -21,3 +24,4 @@ pub mod prompt;
 pub mod redis;
 pub mod reply;
 pub mod retrieval;
+pub mod roster;

@@ -5,6 +5,7 @@
 //! everything behind the queue:
 //!
 //! - [`embedding`] and [`knowledge`]: embedders and Markdown ingest.
+//! - [`memory`]: the session memory (recent turns per session, warmed from Postgres).
 //! - [`roster`]: how a name, title or role phrase picks users of the tenant.
 //! - [`action`]: the action registry: validation and execution of what the LLM proposes.
 //! - [`retrieval`]: the [`retrieval::Retriever`] seam (tenant-scoped search of knowledge).
@@ -20,6 +21,7 @@ pub mod action;
 pub mod embedding;
 pub mod knowledge;
 pub mod llm;
+pub mod memory;
 pub mod prompt;
 pub mod redis;
 pub mod reply;

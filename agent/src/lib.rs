@@ -5,6 +5,8 @@
 //! everything behind the queue:
 //!
 //! - [`embedding`] and [`knowledge`]: embedders and Markdown ingest.
+//! - [`tenant`]: the [`tenant::TenantAgentRegistry`] of per-tenant agents (profile, roster,
+//!   enabled actions) that assemble each message's prompt.
 //! - [`memory`]: the session memory (recent turns per session, warmed from Postgres).
 //! - [`roster`]: how a name, title or role phrase picks users of the tenant.
 //! - [`action`]: the action registry: validation and execution of what the LLM proposes.
@@ -27,3 +29,4 @@ pub mod redis;
 pub mod reply;
 pub mod retrieval;
 pub mod roster;
+pub mod tenant;

@@ -453,7 +453,8 @@ async fn insert_notifications(
     message: &str,
     priority: Priority,
 ) -> Result<Vec<notification::Model>, DbError> {
-    let now = chrono::Utc::now();
+    // Postgres keeps microseconds: the models returned (and published) must equal the rows.
+    let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
     let models: Vec<notification::Model> = recipients
         .iter()
         .map(|to| notification::Model {

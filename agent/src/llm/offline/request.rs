@@ -423,6 +423,11 @@ impl<'a> Reader<'a> {
     /// Reads a request starting at token `p`, if there is one.
     fn parse(&self, p: usize) -> Option<Parsed<'a>> {
         let i = self.skip_prefixes(p);
+        // A clause in mid-sentence never reaches across the end of a sentence: in "..., urgent!
+        // And tell ...", "urgent!" ends the previous request.
+        if !self.sentence_start(p) && self.tokens[p..i].iter().any(|t| t.is_any(&[".", "!", "?"])) {
+            return None;
+        }
         let Some(verb) = base_verb(&self.tok(i)?.lower) else {
             return self.needs_to_know(i);
         };

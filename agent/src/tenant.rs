@@ -278,15 +278,29 @@ impl TenantAgentRegistry {
             slot.last_used = now;
             Arc::clone(&slot.cell)
         };
-        let agent = cell
+        let loaded = cell
             .get_or_try_init(|| async {
                 self.loads.fetch_add(1, Ordering::Relaxed);
                 let agent = TenantAgent::load(&self.db, tenant).await?;
                 tracing::debug!(tenant.id = %tenant, users = agent.roster.len(), "tenant agent loaded");
                 Ok::<_, TenantAgentError>(Arc::new(agent))
             })
-            .await?;
-        Ok(Arc::clone(agent))
+            .await;
+        match loaded {
+            Ok(agent) => Ok(Arc::clone(agent)),
+            Err(err) => {
+                // Keep no empty slot for a tenant that failed to load (an unknown id, say).
+                let mut slots = self.lock();
+                let stale = slots
+                    .by_tenant
+                    .get(&tenant)
+                    .is_some_and(|s| Arc::ptr_eq(&s.cell, &cell) && !s.cell.initialized());
+                if stale {
+                    slots.by_tenant.remove(&tenant);
+                }
+                Err(err)
+            }
+        }
     }
 
     /// The tenant's agent, making sure it knows `sender`: a cached agent whose roster lacks the

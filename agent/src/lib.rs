@@ -12,7 +12,8 @@
 //! - [`action`]: the action registry: validation and execution of what the LLM proposes.
 //! - [`retrieval`]: the [`retrieval::Retriever`] seam (tenant-scoped search of knowledge).
 //! - [`prompt`]: the [`prompt::Prompt`] every provider answers.
-//! - [`llm`]: the [`llm::LlmProvider`] seam.
+//! - [`llm`]: the [`llm::LlmProvider`] seam, and [`llm::offline`], the built-in provider that
+//!   needs no model.
 //! - [`reply`]: what an assistant message records (actions, sources, usage).
 //! - [`redis`]: connections to Redis.
 //!

@@ -56,6 +56,9 @@ use crate::reply::{ActionRecord, ActionStatus};
 /// covers any real request ("tell Luca, Sofia and Maria ...").
 pub const MAX_ACTIONS_PER_REPLY: usize = 10;
 
+/// Notifications inserted per statement by a `notify_role` to a large tenant.
+const NOTIFICATION_BATCH: usize = 1000;
+
 /// Key of the tenant `settings` that lists switched-off action types.
 pub const DISABLED_ACTIONS_SETTING: &str = "disabled_actions";
 
@@ -469,9 +472,10 @@ async fn insert_notifications(
             created_at: now,
         })
         .collect();
-    if !models.is_empty() {
+    // Batches keep every statement far below Postgres's 65 535 bind parameters (9 per row).
+    for batch in models.chunks(NOTIFICATION_BATCH) {
         notification::Entity::insert_many(
-            models
+            batch
                 .iter()
                 .cloned()
                 .map(IntoActiveModel::into_active_model),

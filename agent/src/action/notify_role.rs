@@ -2,6 +2,8 @@
 //! (see [`crate::roster`] for how "waiters" finds the Waiter), or to everyone; never to the
 //! sender. An audience of nobody is a rejection, not a silent success.
 
+use std::collections::HashSet;
+
 use entity::{DbError, Priority, TenantTxn, UserId, event};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -66,19 +68,22 @@ fn validate(params: &Params, ctx: &ActionContext<'_>) -> Result<Action, Rejectio
         (Some(t), Some(r)) => format!("{t} ({r})"),
     };
     // Both given: the users matching both (an "everyone" on either side matches all).
-    let reach = |phrase: &Option<String>, id: UserId| {
-        phrase.as_deref().is_none_or(|p| {
+    let reach = |phrase: &Option<String>| -> Option<HashSet<UserId>> {
+        phrase.as_deref().map(|p| {
             roster::audience(ctx.roster, p, ctx.sender)
                 .iter()
-                .any(|u| u.id == id)
+                .map(|u| u.id)
+                .collect()
         })
     };
+    let (by_title, by_role) = (reach(&title), reach(&role));
     let recipients: Vec<UserId> = ctx
         .roster
         .iter()
         .filter(|u| u.id != ctx.sender)
         .map(|u| u.id)
-        .filter(|id| reach(&title, *id) && reach(&role, *id))
+        .filter(|id| by_title.as_ref().is_none_or(|ids| ids.contains(id)))
+        .filter(|id| by_role.as_ref().is_none_or(|ids| ids.contains(id)))
         .collect();
     if recipients.is_empty() {
         return Err(Rejection::new(format!(

@@ -160,13 +160,21 @@ fn list(items: &[String]) -> String {
     }
 }
 
+/// People named in a reply that lists whom the agent can notify; a bigger roster is summed up.
+const LISTED_PEOPLE: usize = 8;
+
 fn roster_list(prompt: &Prompt) -> String {
-    let people: Vec<String> = others(prompt)
+    let mut people: Vec<String> = others(prompt)
+        .take(LISTED_PEOPLE)
         .map(|u| match &u.title {
             Some(t) => format!("{} ({t})", u.name),
             None => u.name.clone(),
         })
         .collect();
+    let more = others(prompt).count().saturating_sub(LISTED_PEOPLE);
+    if more > 0 {
+        people.push(format!("{more} more"));
+    }
     if people.is_empty() {
         "there is no one else to notify".to_owned()
     } else {

@@ -379,3 +379,66 @@ async fn offline_requests_become_notifications_end_to_end() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_group_larger_than_one_insert_batch_gets_every_notification() {
+    use chrono::Utc;
+    use entity::{Role, UserId, user};
+    use sea_orm::{EntityTrait, IntoActiveModel};
+
+    let t = TestDb::new().await;
+    let sole = sole(&t.db, json!({})).await;
+    let maria = sole.user("Maria");
+    let txn = t.db.begin_in_tenant(sole.id).await.unwrap();
+    let waiters = (0..1500).map(|i| {
+        user::Model {
+            id: UserId::new(),
+            tenant_id: sole.id,
+            email: format!("waiter{i}@sole.example"),
+            password_hash: "not-a-real-hash".into(),
+            role: Role::Staff,
+            name: format!("Waiter {i}"),
+            title: Some("Waiter".into()),
+            created_at: Utc::now(),
+        }
+        .into_active_model()
+    });
+    user::Entity::insert_many(waiters)
+        .exec_without_returning(&txn)
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    let session = new_session(&t.db, sole.id, maria.id).await;
+    let source = user_message(
+        &t.db,
+        sole.id,
+        maria.id,
+        session,
+        "...",
+        MessageStatus::Processing,
+    )
+    .await;
+    let registry = TenantAgentRegistry::new(t.db.clone(), TenantAgentConfig::default());
+    let agent = registry.get(sole.id).await.unwrap();
+
+    let txn = t.db.begin_in_tenant(sole.id).await.unwrap();
+    let applied = agent
+        .actions()
+        .apply(
+            &txn,
+            &[proposed(
+                "notify_role",
+                json!({ "title": "waiters", "message": "Briefing at 5" }),
+            )],
+            &agent.action_context(maria.id, source.id),
+        )
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    // 1500 new waiters and Sofia.
+    assert_eq!(applied.notifications.len(), 1501);
+    assert_eq!(
+        count(&t.admin, "SELECT count(*) FROM notifications").await,
+        1501
+    );
+}

@@ -327,14 +327,14 @@ impl ActionRegistry {
                         reason = %rejection,
                         "action rejected"
                     );
-                    let proposed_params = Value::Object(p.params.clone());
+                    let proposed_params = params::scrub(&Value::Object(p.params.clone()));
                     let ev = event::record(
                         txn,
                         Some(ctx.sender),
                         "action.rejected",
                         json!({
                             "action_id": action_id,
-                            "type": p.kind,
+                            "type": p.kind.replace('\0', ""),
                             "reason": rejection.0,
                             "params": proposed_params,
                             "source_message_id": ctx.source_message,
@@ -344,7 +344,7 @@ impl ActionRegistry {
                     applied.events.push(ev);
                     applied.records.push(ActionRecord {
                         id: action_id,
-                        kind: p.kind.clone(),
+                        kind: p.kind.replace('\0', ""),
                         status: ActionStatus::Rejected,
                         params: proposed_params,
                         error: Some(rejection.0),

@@ -91,7 +91,8 @@ impl Params {
             return Ok(None);
         };
         let text = match value {
-            Value::String(s) => s.trim().to_owned(),
+            // Postgres text cannot hold NUL: a model that emits one must not fail the reply.
+            Value::String(s) => s.replace('\0', "").trim().to_owned(),
             Value::Number(n) => number_text(n),
             Value::Bool(b) => b.to_string(),
             Value::Array(_) | Value::Object(_) | Value::Null => {
@@ -138,6 +139,22 @@ impl Params {
                 "priority must be one of LOW, NORMAL, HIGH, URGENT (got {text:?})"
             ))
         })
+    }
+}
+
+/// `value` without NUL characters in any string (Postgres `jsonb` and `text` refuse them), for
+/// recording what a model proposed.
+#[must_use]
+pub fn scrub(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.replace('\0', "")),
+        Value::Array(items) => Value::Array(items.iter().map(scrub).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.replace('\0', ""), scrub(v)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
@@ -244,6 +261,16 @@ mod tests {
                 .unwrap_err()
                 .0
                 .contains("1-1000 characters")
+        );
+    }
+
+    #[test]
+    fn nul_characters_are_dropped() {
+        let p = params(json!({ "message": "a\u{0}b" }));
+        assert_eq!(p.message().unwrap(), "ab");
+        assert_eq!(
+            scrub(&json!({ "k\u{0}": ["x\u{0}", 1] })),
+            json!({ "k": ["x", 1] })
         );
     }
 

@@ -1,7 +1,7 @@
 //! `offline`: the built-in provider. Deterministic, no network, no key: the default when no LLM
 //! is configured, and what makes the product useful (and testable) without one.
 //!
-//! It reads the message with [`request`] (plain requests in English) and:
+//! It reads the message with its `request` module (plain requests in English) and:
 //!
 //! - for requests, proposes the actions a model would (`notify_user`, `notify_role`,
 //!   `log_event`), only of types in the prompt's catalogue and only for users in the prompt's
@@ -9,7 +9,7 @@
 //!   a person the roster does not have gets a reply saying so and no action. Its actions go
 //!   through the action registry's validation like any model's.
 //! - for questions, quotes the best matching sentences of the retrieved knowledge with their
-//!   source ([`answer`]), or says it does not know.
+//!   source (its `answer` module), or says it does not know.
 //! - for greetings, thanks and "what can you do", answers briefly.
 //!
 //! The reply is pushed to the delta sink in one piece.

@@ -442,3 +442,50 @@ async fn a_group_larger_than_one_insert_batch_gets_every_notification() {
         1501
     );
 }
+
+#[tokio::test]
+async fn nul_characters_from_a_model_do_not_break_the_transaction() {
+    let t = TestDb::new().await;
+    let sole = sole(&t.db, json!({})).await;
+    let (maria, luca) = (sole.user("Maria"), sole.user("Luca"));
+    let session = new_session(&t.db, sole.id, maria.id).await;
+    let source = user_message(
+        &t.db,
+        sole.id,
+        maria.id,
+        session,
+        "...",
+        MessageStatus::Processing,
+    )
+    .await;
+    let registry = TenantAgentRegistry::new(t.db.clone(), TenantAgentConfig::default());
+    let agent = registry.get(sole.id).await.unwrap();
+    let txn = t.db.begin_in_tenant(sole.id).await.unwrap();
+    let applied = agent
+        .actions()
+        .apply(
+            &txn,
+            &[
+                proposed("no\u{0}pe", json!({ "x\u{0}": "y\u{0}" })),
+                proposed(
+                    "notify_user",
+                    json!({ "user_id": luca.id, "message": "Hi\u{0}!" }),
+                ),
+            ],
+            &agent.action_context(maria.id, source.id),
+        )
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(applied.records[0].status, ActionStatus::Rejected);
+    assert_eq!(applied.records[1].status, ActionStatus::Executed);
+    assert_eq!(applied.notifications[0].message, "Hi!");
+    assert_eq!(
+        count(
+            &t.admin,
+            "SELECT count(*) FROM events WHERE kind = 'action.rejected'"
+        )
+        .await,
+        1
+    );
+}

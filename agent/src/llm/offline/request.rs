@@ -963,6 +963,10 @@ pub fn read(prompt: &Prompt) -> Intent<'_> {
         let body_end = trim_end(&reader, parsed.body, end);
         let body_start = trim_start(&reader, parsed.body, body_end);
         let mut body = reader.span(body_start, body_end).to_owned();
+        if !body.chars().any(char::is_alphanumeric) {
+            // "..., can you let maintenance know?": the "?" is not a message.
+            body.clear();
+        }
         let pronoun = matches!(
             body.to_lowercase().as_str(),
             "it" | "that" | "this" | "this too" | "it too" | "so"

@@ -584,6 +584,12 @@ fn several_requests_in_one_message() {
     let hv = harborview();
     let (message, _, _) = hv.notify("Tom", "My heating is not working, please tell Ana", "Ana");
     assert_eq!(message, "My heating is not working");
+    let (message, _, _) = hv.notify(
+        "Tom",
+        "There's a leak in my kitchen, can you let maintenance know?",
+        "Ana",
+    );
+    assert_eq!(message, "There's a leak in my kitchen");
     let (response, actions) = sole.say("Luca", "We ran out of lemons, log it");
     assert!(
         matches!(actions.as_slice(), [Action::LogEvent(e)] if e.details == "We ran out of lemons" && e.kind == "stock"),

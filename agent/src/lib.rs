@@ -5,9 +5,15 @@
 //! everything behind the queue:
 //!
 //! - [`embedding`] and [`knowledge`]: embedders and Markdown ingest.
+//! - [`tenant`]: the [`tenant::TenantAgentRegistry`] of per-tenant agents (profile, roster,
+//!   enabled actions) that assemble each message's prompt.
+//! - [`memory`]: the session memory (recent turns per session, warmed from Postgres).
+//! - [`roster`]: how a name, title or role phrase picks users of the tenant.
+//! - [`action`]: the action registry: validation and execution of what the LLM proposes.
 //! - [`retrieval`]: the [`retrieval::Retriever`] seam (tenant-scoped search of knowledge).
 //! - [`prompt`]: the [`prompt::Prompt`] every provider answers.
-//! - [`llm`]: the [`llm::LlmProvider`] seam.
+//! - [`llm`]: the [`llm::LlmProvider`] seam, and [`llm::offline`], the built-in provider that
+//!   needs no model.
 //! - [`reply`]: what an assistant message records (actions, sources, usage).
 //! - [`consumer`] and [`lease`]: the stream consumer that runs sessions in order across
 //!   processes.
@@ -17,14 +23,18 @@
 //! The GraphQL edge in `api` enqueues messages and subscribes to events through this crate's
 //! Redis contracts.
 
+pub mod action;
 pub mod bus;
 pub mod consumer;
 pub mod embedding;
 pub mod knowledge;
 pub mod lease;
 pub mod llm;
+pub mod memory;
 pub mod prompt;
 pub mod redis;
 pub mod reply;
 pub mod retrieval;
+pub mod roster;
 pub mod stream;
+pub mod tenant;

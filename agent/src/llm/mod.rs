@@ -6,6 +6,8 @@
 //! Streaming providers push reply text to a [`DeltaSink`] as it arrives, in order; the final
 //! [`LlmResponse::reply`] must then equal the concatenation of what was pushed.
 
+pub mod offline;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -15,7 +15,8 @@
 //! - [`llm`]: the [`llm::LlmProvider`] seam, and [`llm::offline`], the built-in provider that
 //!   needs no model.
 //! - [`reply`]: what an assistant message records (actions, sources, usage).
-//! - [`consumer`] and [`lease`]: the stream consumer that runs sessions in order across
+//! - [`runtime`]: one process's agent runtime; [`turn`]: how one message is answered;
+//!   [`consumer`] and [`lease`]: the stream consumer that runs sessions in order across
 //!   processes.
 //! - [`redis`]: connections to Redis; [`stream`]: the message stream contract; [`bus`]: live
 //!   events over pub/sub (publisher and the per-process fan-out hub).
@@ -36,5 +37,7 @@ pub mod redis;
 pub mod reply;
 pub mod retrieval;
 pub mod roster;
+pub mod runtime;
 pub mod stream;
 pub mod tenant;
+pub mod turn;

@@ -65,8 +65,11 @@ pub enum Command {
         #[arg(long, value_parser = parse_ttl)]
         ttl: Option<Duration>,
     },
-    /// Serve the GraphQL API (and the web app when built).
+    /// Serve the GraphQL API (and the web app when built), with the agent runtime unless
+    /// AGENT_RUNTIME=off.
     Serve,
+    /// Run the agent runtime only (answers queued messages; several may run at once).
+    Worker,
     /// Print the GraphQL schema (SDL); `just schema` writes it to schema.graphql.
     Schema,
 }
@@ -312,6 +315,19 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
             say(&token);
         }
         Command::Schema => say(crate::graphql::sdl().trim_end()),
+        Command::Worker => {
+            let state = AppState::new(config).await?;
+            state.db.check_row_security().await?;
+            let parts = state.runtime_parts()?;
+            let shutdown = state.shutdown.clone();
+            let signal = shutdown.clone();
+            tokio::spawn(async move {
+                crate::server::wait_for_signal().await;
+                signal.cancel();
+            });
+            say("Concierge worker is running");
+            agent::runtime::run(parts, state.config.runtime.clone(), shutdown).await;
+        }
         Command::Serve => {
             let state = AppState::new(config).await?;
             state.db.check_row_security().await?;

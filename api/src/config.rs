@@ -10,6 +10,11 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use agent::consumer::ConsumerConfig;
+use agent::memory::MemoryConfig;
+use agent::runtime::RuntimeConfig;
+use agent::tenant::TenantAgentConfig;
+use agent::turn::TurnConfig;
 use secrecy::{ExposeSecret, SecretString};
 
 /// The development JWT secret. Production mode refuses to start with it.
@@ -83,6 +88,14 @@ pub struct Config {
     /// `WS_INIT_TIMEOUT`: a WebSocket that sends no `connection_init` within this time is closed
     /// with 4408.
     pub ws_init_timeout: Duration,
+    /// `AGENT_RUNTIME`: whether `serve` also runs the agent runtime (`on`) or only the API
+    /// (`off`, with separate `concierge worker` processes).
+    pub run_agent: bool,
+    /// The agent runtime: `WORKER_CONCURRENCY`, `AGENT_MAX_ATTEMPTS`, `RETRIEVAL_TOP_K`,
+    /// `STREAM_RECLAIM_IDLE`, `STREAM_SWEEP_INTERVAL`, `STREAM_SWEEP_MIN_AGE`, `SESSION_LEASE_TTL`,
+    /// `SESSION_MEMORY_TURNS`, `SESSION_MEMORY_TOKENS`, `SESSION_MEMORY_TTL`,
+    /// `SESSION_MEMORY_MAX_SESSIONS`, `TENANT_AGENT_TTL`, `SHUTDOWN_DRAIN_TIMEOUT`.
+    pub runtime: RuntimeConfig,
 }
 
 /// Reads variables, remembering every problem so they can all be reported at once.
@@ -136,6 +149,48 @@ impl Reader<'_> {
             ));
             default
         }
+    }
+}
+
+/// The agent runtime's settings, with the runtime's own defaults.
+fn runtime_config(r: &mut Reader<'_>) -> RuntimeConfig {
+    let (c, t, m, a) = (
+        ConsumerConfig::default(),
+        TurnConfig::default(),
+        MemoryConfig::default(),
+        TenantAgentConfig::default(),
+    );
+    let concurrency: usize = r.parse("WORKER_CONCURRENCY", c.concurrency, "a number of messages");
+    if concurrency == 0 {
+        r.errors.push("WORKER_CONCURRENCY must be at least 1".into());
+    }
+    let max_attempts = r.parse("AGENT_MAX_ATTEMPTS", t.max_attempts, "a number of attempts");
+    if max_attempts == 0 {
+        r.errors.push("AGENT_MAX_ATTEMPTS must be at least 1".into());
+    }
+    RuntimeConfig {
+        consumer: ConsumerConfig {
+            concurrency,
+            max_held: concurrency.saturating_mul(4).max(c.max_held),
+            reclaim_idle: r.duration("STREAM_RECLAIM_IDLE", c.reclaim_idle),
+            sweep_interval: r.duration("STREAM_SWEEP_INTERVAL", c.sweep_interval),
+            sweep_min_age: r.duration("STREAM_SWEEP_MIN_AGE", c.sweep_min_age),
+            lease_ttl: r.duration("SESSION_LEASE_TTL", c.lease_ttl),
+            ..c
+        },
+        turn: TurnConfig {
+            retrieval_k: r.parse("RETRIEVAL_TOP_K", t.retrieval_k, "a number of chunks"),
+            max_attempts,
+            ..t
+        },
+        memory: MemoryConfig {
+            max_turns: r.parse("SESSION_MEMORY_TURNS", m.max_turns, "a number of turns"),
+            token_budget: r.parse("SESSION_MEMORY_TOKENS", m.token_budget, "a number of tokens"),
+            idle_ttl: r.duration("SESSION_MEMORY_TTL", m.idle_ttl),
+            max_sessions: r.parse("SESSION_MEMORY_MAX_SESSIONS", m.max_sessions, "a number of sessions"),
+        },
+        tenants: TenantAgentConfig { idle_ttl: r.duration("TENANT_AGENT_TTL", a.idle_ttl) },
+        drain_timeout: r.duration("SHUTDOWN_DRAIN_TIMEOUT", Duration::from_secs(20)),
     }
 }
 
@@ -226,6 +281,8 @@ impl Config {
         );
         let web_dir = PathBuf::from(r.string("WEB_DIR", "frontend/dist"));
         let ws_init_timeout = r.duration("WS_INIT_TIMEOUT", Duration::from_secs(5));
+        let run_agent = r.choice("AGENT_RUNTIME", true, &[("on", true), ("off", false)]);
+        let runtime = runtime_config(&mut r);
 
         if database_max_connections == 0 {
             r.errors
@@ -271,6 +328,8 @@ impl Config {
             log_format,
             web_dir,
             ws_init_timeout,
+            run_agent,
+            runtime,
         })
     }
 }

@@ -94,6 +94,11 @@ impl Server {
                 () = signal_token.cancelled() => {}
             }
         });
+        if state.config.run_agent {
+            let parts = state.runtime_parts()?;
+            let (config, token) = (state.config.runtime.clone(), shutdown.clone());
+            state.tasks.spawn(agent::runtime::run(parts, config, token));
+        }
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
@@ -139,7 +144,7 @@ async fn app_config(State(state): State<AppState>) -> Response {
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

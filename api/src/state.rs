@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use agent::bus::{Hub, Publisher};
 use agent::embedding::{Embedder, HashEmbedder};
+use agent::llm::LlmProvider;
+use agent::llm::offline::OfflineProvider;
 use agent::retrieval::{ExactRetriever, Retriever};
 use entity::Db;
 use entity::db::PoolOptions;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub embedder: Arc<dyn Embedder>,
     /// Tenant-scoped knowledge search (`searchKnowledge` and the agent).
     pub retriever: Arc<dyn Retriever>,
+    /// The configured LLM provider.
+    pub llm: Arc<dyn LlmProvider>,
     /// Publishes live events (to users) and tenant changes (to every process).
     pub publisher: Publisher,
     /// This process's one pub/sub subscriber and its fan-out to WebSocket subscribers; its loop
@@ -57,6 +61,26 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// The parts the agent runtime needs, with a Redis client of its own for blocking reads.
+    ///
+    /// # Errors
+    /// [`ApiError::Invalid`] for a malformed Redis URL.
+    pub fn runtime_parts(&self) -> Result<agent::runtime::RuntimeParts, ApiError> {
+        let reader = agent::redis::client(self.config.redis_url.expose_secret())
+            .map_err(|e| ApiError::Invalid(format!("REDIS_URL: {e}")))?;
+        let _connection = fred::interfaces::ClientLike::connect(&reader);
+        Ok(agent::runtime::RuntimeParts {
+            db: self.db.clone(),
+            redis: self.redis.clone(),
+            reader,
+            prefix: self.config.redis_prefix.clone(),
+            publisher: self.publisher.clone(),
+            hub: self.hub.clone(),
+            llm: self.llm.clone(),
+            retriever: self.retriever.clone(),
+        })
+    }
+
     /// Connects to Postgres and Redis and builds the shared state.
     ///
     /// # Errors
@@ -87,6 +111,7 @@ impl AppState {
             redis,
             jwt: Arc::new(JwtKeys::new(&config.jwt)),
             retriever: Arc::new(ExactRetriever::new(embedder.clone())),
+            llm: Arc::new(OfflineProvider),
             embedder,
             hub,
             config: Arc::new(config),

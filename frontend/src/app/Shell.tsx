@@ -116,17 +116,14 @@ export function Shell({ api, session, route, onSignOut }: Props) {
                 <span className="tenant-name" data-testid="tenant-name">
                   {tenant.name}
                 </span>
-                <span className="user-line">
-                  <span className="user-name" data-testid="user-name">
-                    {user.name}
-                  </span>
-                  {user.title && (
-                    <span className="user-title" data-testid="user-title">
-                      {' · '}
-                      {user.title}
-                    </span>
-                  )}
+                <span className="user-name" data-testid="user-name">
+                  {user.name}
                 </span>
+                {user.title && (
+                  <span className="user-title" data-testid="user-title">
+                    {user.title}
+                  </span>
+                )}
               </div>
             </div>
             <button type="button" className="ghost small" onClick={onSignOut}>

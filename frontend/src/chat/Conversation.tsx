@@ -7,7 +7,7 @@ import { useCallback, useEffect, useLayoutEffect, useReducer, useRef, useState }
 import { toApiError, type ApiError } from '../api/errors';
 import { ConversationQuery, SendMessageMutation } from '../api/operations';
 import { useSignedIn } from '../app/context';
-import type { SessionFieldsFragment } from '../gql/graphql';
+import type { SessionFieldsFragment, TenantKind } from '../gql/graphql';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { newClientMessageId } from './clientMessageId';
 import { Composer } from './Composer';
@@ -22,8 +22,12 @@ import { MessageBubble } from './MessageBubble';
 /** Messages per page: a long conversation loads its last 50 first. */
 const PAGE_SIZE = 50;
 
-/** Starting points for a new conversation, shown when it is empty. */
-const SUGGESTIONS = ['What are the opening hours?', 'Who is working today?', 'What are the rules for allergies?'];
+/** Starting points for a new conversation, by kind of business, shown while it is empty. */
+const SUGGESTIONS: Record<TenantKind, string[]> = {
+  RESTAURANT: ['What are the opening hours?', 'Who is working today?', 'What are the allergen rules?'],
+  PROPERTY: ['What are the office hours?', 'How do I report a repair?', 'What are the quiet hours?'],
+  OTHER: ['What can you help me with?', 'Who is on the team?', 'What are the opening hours?'],
+};
 
 interface Props {
   /** The session to show, or null to start a new one. */
@@ -36,7 +40,7 @@ interface Props {
 
 /** The conversation screen. */
 export function Conversation({ sessionId, title, onSession, onBack }: Props) {
-  const { api, events } = useSignedIn();
+  const { api, events, session } = useSignedIn();
   const [state, dispatch] = useReducer(conversationReducer, sessionId, initialConversation);
   const [error, setError] = useState<ApiError | null>(null);
   const [loadingEarlier, setLoadingEarlier] = useState(false);
@@ -153,7 +157,7 @@ export function Conversation({ sessionId, title, onSession, onBack }: Props) {
           <div className="empty">
             <p className="muted">Ask a question about your workplace, or ask Concierge to tell a colleague something.</p>
             <ul className="suggestions" aria-label="Suggestions">
-              {SUGGESTIONS.map((s) => (
+              {SUGGESTIONS[session.tenant.kind].map((s) => (
                 <li key={s}>
                   <button type="button" className="suggestion" onClick={() => send(s)}>
                     {s}

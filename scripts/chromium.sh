@@ -26,4 +26,4 @@ if [ ! -x "$CHROMIUM" ]; then
     chromium fonts-dejavu-core >/dev/null
 fi
 [ -x "$CHROMIUM" ] || { log "error: $CHROMIUM is still missing after the install"; exit 1; }
-"$CHROMIUM" --version
+"$CHROMIUM" --version 2>/dev/null

@@ -1,7 +1,7 @@
 // Debian's Chromium driven by playwright-core (Playwright's own browser download cannot run
 // here), phone-sized browser contexts, and numbered screenshots in artifacts/e2e/ for a person to
 // look through after the run.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -37,12 +37,13 @@ export async function phoneContext(browser: Browser, baseURL: string, width = 39
   return context;
 }
 
-let shots = 0;
-
-/** Saves a screenshot of `page` as artifacts/e2e/NN-name.png and returns its path. */
+/**
+ * Saves a screenshot of `page` as artifacts/e2e/NN-name.png (numbered in the order taken, across
+ * test files, which run one after another) and returns its path.
+ */
 export async function screenshot(page: Page, name: string): Promise<string> {
-  shots += 1;
-  const file = path.join(ARTIFACTS, `${String(shots).padStart(2, '0')}-${name}.png`);
+  const taken = readdirSync(ARTIFACTS).filter((f) => f.endsWith('.png')).length;
+  const file = path.join(ARTIFACTS, `${String(taken + 1).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file });
   return file;
 }

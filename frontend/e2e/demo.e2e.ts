@@ -3,7 +3,7 @@
 // without a reload, the notification reads right, and marking it read clears the badge. Tom, of
 // another tenant (Harbor View), sees nothing of it, not even through Maria's conversation URL. A
 // question shows an answer with its source. Every step leaves a screenshot in artifacts/e2e/.
-import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, test } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 
 import { launchBrowser, phoneContext, screenshot } from './browser';
@@ -15,10 +15,16 @@ const AGENT_MS = 45_000;
 /** A notification travels from the agent's commit through Redis pub/sub to the WebSocket. */
 const LIVE_MS = 20_000;
 
+/** Waits until the page's live connection is up (the banner is gone), so no event is missed. */
+async function live(page: Page): Promise<void> {
+  await page.getByTestId('connection-banner').waitFor({ state: 'detached' });
+}
+
 async function signInWithDemoButton(page: Page, name: string): Promise<void> {
   await page.goto('/');
   await page.getByRole('button', { name: new RegExp(`^Sign in as ${name}`) }).click();
   await page.getByTestId('user-name').filter({ hasText: name }).waitFor();
+  await live(page);
 }
 
 async function signInWithForm(page: Page, email: string): Promise<void> {
@@ -27,6 +33,7 @@ async function signInWithForm(page: Page, email: string): Promise<void> {
   await page.getByLabel('Password').fill('concierge-demo');
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByTestId('user-name').waitFor();
+  await live(page);
 }
 
 async function ask(page: Page, text: string): Promise<void> {
@@ -61,9 +68,16 @@ describe('Maria tells Luca about a nut allergy; Tom of another tenant sees nothi
     [maria, luca, tom] = await Promise.all([m.newPage(), l.newPage(), t.newPage()]);
   });
 
+  // The steps build on each other: after a failed one, the rest are skipped, not timed out.
+  let failed = false;
+  beforeEach((context) => {
+    if (failed) context.skip();
+  });
+
   // When a step fails, everyone's screen as it was goes to the artifacts too.
   afterEach(async (context) => {
     if (context.task.result?.state !== 'fail') return;
+    failed = true;
     const step = context.task.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 40);
     for (const [who, page] of [['maria', maria], ['luca', luca], ['tom', tom]] as const) {
       await screenshot(page, `failed-${step}-${who}`).catch(() => undefined);
@@ -134,6 +148,7 @@ describe('Maria tells Luca about a nut allergy; Tom of another tenant sees nothi
 
     await luca.reload();
     await luca.getByTestId('notification').first().waitFor();
+    await live(luca);
     expect(await luca.getByTestId('unread-badge').count()).toBe(0);
     expect(await luca.getByRole('button', { name: /^Mark the notification from/ }).count()).toBe(0);
   });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 
-import { UnreadCountQuery } from './operations';
+import { ColleaguesQuery } from './operations';
 import { createApi } from './client';
 import { ApiError } from './errors';
 
@@ -25,19 +25,19 @@ afterEach(() => {
 
 describe('HTTP requests', () => {
   test('post the typed document with the bearer token and return the data', async () => {
-    const fetch = respond(200, { data: { unreadNotificationCount: 3 } });
+    const fetch = respond(200, { data: { colleagues: [] } });
     vi.stubGlobal('fetch', fetch);
     const { api: client } = api();
-    await expect(client.request(UnreadCountQuery, {})).resolves.toEqual({ unreadNotificationCount: 3 });
+    await expect(client.request(ColleaguesQuery, {})).resolves.toEqual({ colleagues: [] });
     const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
     expect(url).toBe('/graphql');
     expect((init.headers as Record<string, string>).authorization).toBe('Bearer jwt');
-    expect(JSON.parse(init.body as string)).toMatchObject({ query: expect.stringContaining('unreadNotificationCount') as unknown, variables: {} });
+    expect(JSON.parse(init.body as string)).toMatchObject({ query: expect.stringContaining('colleagues') as unknown, variables: {} });
   });
 
   test("a GraphQL error becomes an ApiError with the server's code and message", async () => {
     vi.stubGlobal('fetch', respond(200, { data: null, errors: [{ message: 'Slow down', extensions: { code: 'RATE_LIMITED' } }] }));
-    const error: unknown = await api().api.request(UnreadCountQuery, {}).catch((e: unknown) => e);
+    const error: unknown = await api().api.request(ColleaguesQuery, {}).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({ code: 'RATE_LIMITED', message: 'Slow down' });
   });
@@ -45,15 +45,15 @@ describe('HTTP requests', () => {
   test('UNAUTHENTICATED signs the user out once, however many requests fail', async () => {
     vi.stubGlobal('fetch', respond(200, { errors: [{ message: 'token expired', extensions: { code: 'UNAUTHENTICATED' } }] }));
     const { api: client, onUnauthenticated } = api();
-    await client.request(UnreadCountQuery, {}).catch(() => undefined);
-    await client.request(UnreadCountQuery, {}).catch(() => undefined);
+    await client.request(ColleaguesQuery, {}).catch(() => undefined);
+    await client.request(ColleaguesQuery, {}).catch(() => undefined);
     expect(onUnauthenticated).toHaveBeenCalledTimes(1);
   });
 
   test('an unreachable server is NETWORK, a proxy error page is UNAVAILABLE', async () => {
     vi.stubGlobal('fetch', vi.fn(() => Promise.reject(new TypeError('Failed to fetch'))));
-    await expect(api().api.request(UnreadCountQuery, {})).rejects.toMatchObject({ code: 'NETWORK' });
+    await expect(api().api.request(ColleaguesQuery, {})).rejects.toMatchObject({ code: 'NETWORK' });
     vi.stubGlobal('fetch', respond(502, '<html>Bad gateway</html>'));
-    await expect(api().api.request(UnreadCountQuery, {})).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(api().api.request(ColleaguesQuery, {})).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 });

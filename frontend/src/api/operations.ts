@@ -178,12 +178,6 @@ export const InboxQuery = graphql(`
   }
 `);
 
-export const UnreadCountQuery = graphql(`
-  query UnreadCount {
-    unreadNotificationCount
-  }
-`);
-
 export const MarkNotificationReadMutation = graphql(`
   mutation MarkNotificationRead($id: ID!) {
     markNotificationRead(id: $id) {

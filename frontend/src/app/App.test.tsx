@@ -78,6 +78,27 @@ describe('the signed-in app', () => {
     expect(screen.queryAllByRole('button', { name: /^Mark the notification/ })).toHaveLength(0);
   });
 
+  test('older notifications load at the end of the list', async () => {
+    saveSession(sessionOf(LUCA));
+    const api = signedInApi().on('Inbox', ({ after }) =>
+      after === undefined
+        ? {
+            notifications: { nodes: [notification('n-2', 'newer', { createdAt: '2026-11-24T10:02:00Z' })], pageInfo: { hasNextPage: true, endCursor: 'c-1' }, totalCount: 2 },
+            unreadNotificationCount: 2,
+          }
+        : {
+            notifications: { nodes: [notification('n-1', 'older')], pageInfo: { hasNextPage: false, endCursor: null }, totalCount: 2 },
+            unreadNotificationCount: 2,
+          },
+    );
+    start(api, '/inbox');
+    await userEvent.click(await screen.findByRole('button', { name: 'Show older notifications' }));
+    expect(await screen.findByText('older')).toBeInTheDocument();
+    expect(screen.getAllByTestId('notification').map((n) => n.querySelector('.notification-text')?.textContent)).toEqual(['newer', 'older']);
+    expect(api.callsOf('Inbox')).toContainEqual({ first: 20, after: 'c-1' });
+    expect(screen.queryByRole('button', { name: 'Show older notifications' })).toBeNull();
+  });
+
   test('a refused token goes back to sign-in with a clear notice', async () => {
     saveSession(sessionOf(LUCA));
     let refused: (() => void) | undefined;

@@ -100,6 +100,18 @@ export function Shell({ api, session, route, onSignOut }: Props) {
     };
   }, [api, events]);
 
+  // A phone may have suspended the tab and its socket: catch up when it is shown again.
+  const { refresh: refreshInbox } = inbox;
+  useEffect(() => {
+    const onVisible = () => {
+      if (document.visibilityState !== 'visible') return;
+      refreshInbox();
+      events.resync();
+    };
+    document.addEventListener('visibilitychange', onVisible);
+    return () => document.removeEventListener('visibilitychange', onVisible);
+  }, [refreshInbox, events]);
+
   const signedIn: SignedIn = useMemo(() => ({ api, session, people, events }), [api, session, people, events]);
   const unread = inbox.state.unread;
   const onChat = route.name === 'sessions' || route.name === 'conversation';
@@ -132,7 +144,7 @@ export function Shell({ api, session, route, onSignOut }: Props) {
           </header>
 
           {connection !== 'online' && (
-            <div className={`connection connection-${connection}`} role="status">
+            <div className={`connection connection-${connection}`} role="status" data-testid="connection-banner">
               {connection === 'offline'
                 ? 'You are offline. Reconnecting…'
                 : 'Connecting to live updates…'}

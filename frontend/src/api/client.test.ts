@@ -57,3 +57,40 @@ describe('HTTP requests', () => {
     await expect(api().api.request(ColleaguesQuery, {})).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 });
+
+describe('subscriptions', () => {
+  test('start over after graphql-ws gives up on a connection, but not after a refused token', async () => {
+    vi.useFakeTimers();
+    const sinks: { error: (e: unknown) => void }[] = [];
+    const fakeClient = {
+      subscribe: vi.fn((_payload: unknown, sink: { error: (e: unknown) => void }) => {
+        sinks.push(sink);
+        return () => undefined;
+      }),
+      on: vi.fn(),
+      dispose: vi.fn(),
+      terminate: vi.fn(),
+    };
+    vi.doMock('graphql-ws', () => ({ createClient: () => fakeClient }));
+    vi.resetModules();
+    const { createApi: create } = await import('./client');
+    const onUnauthenticated = vi.fn();
+    const client = create({ httpUrl: '/graphql', wsUrl: 'ws://x/graphql', token: 'jwt', onUnauthenticated });
+    const errors: string[] = [];
+    client.subscribe(ColleaguesQuery, {}, { next: () => undefined, error: (e) => errors.push(e.code) });
+    expect(fakeClient.subscribe).toHaveBeenCalledTimes(1);
+
+    sinks[0]?.error({ code: 4500, reason: 'Internal server error' });
+    expect(errors).toEqual(['NETWORK']);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(fakeClient.subscribe).toHaveBeenCalledTimes(2);
+
+    sinks[1]?.error({ code: 4403, reason: 'Forbidden' });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(fakeClient.subscribe).toHaveBeenCalledTimes(2);
+    expect(errors).toEqual(['NETWORK', 'UNAUTHENTICATED']);
+    expect(onUnauthenticated).toHaveBeenCalledTimes(1);
+    vi.doUnmock('graphql-ws');
+    vi.useRealTimers();
+  });
+});

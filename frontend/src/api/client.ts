@@ -5,7 +5,9 @@
 // `subscribe` know the shape of their variables and results. The WebSocket reconnects forever with
 // backoff (api/backoff.ts) unless the server refused the token (close code 4403); each reconnect
 // is announced through `onReconnect` so that screens refetch what they may have missed while the
-// socket was down. A refused token, over HTTP or WebSocket, calls `onUnauthenticated` once.
+// socket was down. When graphql-ws gives up on a connection (a close code it treats as fatal, like
+// 4500), each subscription starts over after a pause. A refused token, over HTTP or WebSocket,
+// calls `onUnauthenticated` once.
 import { createClient, type Client } from 'graphql-ws';
 
 import type { TypedDocumentString } from '../gql/graphql';
@@ -182,10 +184,14 @@ export function createApi(options: ApiOptions): Api {
     },
 
     subscribe(document, variables, sink) {
-      return socket().subscribe(
-        { query: document.toString(), variables: variables as Record<string, unknown> },
-        {
+      const payload = { query: document.toString(), variables: variables as Record<string, unknown> };
+      let stopped = false;
+      let attempts = 0;
+      let stop: () => void = () => undefined;
+      const start = () => {
+        stop = socket().subscribe(payload, {
           next: (result) => {
+            attempts = 0;
             const first = result.errors?.[0];
             if (first !== undefined) {
               sink.error(fromGraphQLError(first));
@@ -195,6 +201,7 @@ export function createApi(options: ApiOptions): Api {
           },
           error: (error: unknown) => {
             if (Array.isArray(error)) {
+              // The server refused this subscription: retrying would be refused again.
               const apiError = fromGraphQLError(error[0]);
               if (apiError.code === 'UNAUTHENTICATED') reportUnauthenticated();
               sink.error(apiError);
@@ -202,12 +209,22 @@ export function createApi(options: ApiOptions): Api {
               reportUnauthenticated();
               sink.error(new ApiError('UNAUTHENTICATED', EXPIRED_MESSAGE));
             } else {
+              // graphql-ws gave up on the connection (a close code it deems fatal, such as 4500):
+              // say so, and start over after a pause; the new connection counts as a reconnect.
               sink.error(new ApiError('NETWORK', NETWORK_MESSAGE));
+              void waitBeforeRetry(attempts++).then(() => {
+                if (!stopped) start();
+              });
             }
           },
           complete: () => undefined,
-        },
-      );
+        });
+      };
+      start();
+      return () => {
+        stopped = true;
+        stop();
+      };
     },
 
     connectionState: () => state,

@@ -108,7 +108,7 @@ describe('Maria tells Luca about a nut allergy; Tom of another tenant sees nothi
   });
 
   test('Maria asks the agent to tell Luca; the reply shows the executed action', async () => {
-    await ask(maria, 'Please tell Luca that table 5 has a nut allergy');
+    await ask(maria, 'Tell Luca that table 5 has a nut allergy');
     await maria.getByTestId('typing-indicator').or(maria.getByTestId('agent-message')).first().waitFor();
     await screenshot(maria, 'maria-waiting-for-the-agent');
 
@@ -177,8 +177,9 @@ describe('Maria tells Luca about a nut allergy; Tom of another tenant sees nothi
     const reply = maria.getByTestId('agent-message').filter({ has: maria.getByRole('list', { name: 'Sources' }) });
     await reply.first().waitFor({ timeout: AGENT_MS });
     const answer = (await reply.first().textContent()) ?? '';
-    expect(answer).toContain('12:00');
-    expect(answer).toContain('Opening hours');
+    // Trattoria Sole's hours (api/demo/sole/hours.md): Sunday is lunch only, 12:00-16:00.
+    expect(answer, 'the reply should give the Sunday opening time').toContain('12:00');
+    expect(answer, 'the sources should include the opening hours').toContain('Opening hours');
     await screenshot(maria, 'maria-answer-with-source');
   });
 });

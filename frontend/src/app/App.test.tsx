@@ -1,6 +1,6 @@
 import { act, render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 
 import { ApiError } from '../api/errors';
 import { saveSession } from '../auth/session';
@@ -47,6 +47,7 @@ describe('the signed-in app', () => {
     act(() => api.emit('Notifications', { notifications: notification('n-1', 'Table 5 has a nut allergy') }));
     expect(screen.getByTestId('unread-badge')).toHaveTextContent('1');
     expect(screen.getByRole('link', { name: 'Inbox, 1 unread' })).toBeInTheDocument();
+    expect(document.title).toBe('(1) Concierge');
     // A toast says who it is from while the user is elsewhere.
     expect(screen.getByText('Table 5 has a nut allergy')).toBeInTheDocument();
 
@@ -119,6 +120,17 @@ describe('the signed-in app', () => {
     expect(screen.getByRole('status')).toHaveTextContent('Your session has expired. Please sign in again.');
     expect(window.location.pathname).toBe('/login');
     expect(window.sessionStorage.length).toBe(0);
+  });
+
+  test('the session ends when the token expires, without any request', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    saveSession({ ...sessionOf(LUCA), expiresAt: new Date(Date.now() + 60_000).toISOString() });
+    start(signedInApi());
+    expect(screen.getByTestId('user-name')).toHaveTextContent('Luca Bianchi');
+    act(() => vi.advanceTimersByTime(60_001));
+    expect(screen.getByRole('button', { name: 'Sign in' })).toBeInTheDocument();
+    expect(screen.getByRole('status')).toHaveTextContent('Your session has expired');
+    vi.useRealTimers();
   });
 
   test('after a reconnect the inbox is fetched again', async () => {

@@ -114,6 +114,12 @@ export function Shell({ api, session, route, onSignOut }: Props) {
 
   const signedIn: SignedIn = useMemo(() => ({ api, session, people, events }), [api, session, people, events]);
   const unread = inbox.state.unread;
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) Concierge` : 'Concierge';
+    return () => {
+      document.title = 'Concierge';
+    };
+  }, [unread]);
   const onChat = route.name === 'sessions' || route.name === 'conversation';
   const { user, tenant } = session;
 

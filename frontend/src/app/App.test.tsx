@@ -122,12 +122,14 @@ describe('the signed-in app', () => {
     expect(window.sessionStorage.length).toBe(0);
   });
 
-  test('the session ends when the token expires, without any request', () => {
+  test('the session ends when the token expires, even if the user does nothing', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     saveSession({ ...sessionOf(LUCA), expiresAt: new Date(Date.now() + 60_000).toISOString() });
     start(signedInApi());
     expect(screen.getByTestId('user-name')).toHaveTextContent('Luca Bianchi');
-    act(() => vi.advanceTimersByTime(60_001));
+    act(() => {
+      vi.advanceTimersByTime(60_001);
+    });
     expect(screen.getByRole('button', { name: 'Sign in' })).toBeInTheDocument();
     expect(screen.getByRole('status')).toHaveTextContent('Your session has expired');
     vi.useRealTimers();

@@ -25,17 +25,29 @@ migrate: services
 seed: migrate
     {{concierge}} seed --demo
 
-# Set up everything and run the product: services, migrations, demo data, API.
-dev: seed
+# Set up everything and run the product: services, migrations, demo data, web app, API.
+dev: seed web-build
     {{concierge}} serve
 
-# The whole test suite: formatting, lints, then every test against real Postgres and Redis.
-test: services lint
+# The whole test suite: lints, Rust tests on real Postgres and Redis, web app checks, browser tests.
+test: services lint web-test && e2e
     cargo nextest run --workspace --no-fail-fast
 
 # Write the GraphQL schema generated from the code to schema.graphql (a test fails when stale).
 schema:
     {{concierge}} schema > schema.graphql
+
+# Build the web app into frontend/dist (npm ci first when package-lock.json changed).
+web-build:
+    scripts/web.sh build
+
+# Web app: type-check, lint and component tests.
+web-test:
+    scripts/web.sh test
+
+# Browser tests against a real server (Maria, Luca, Tom); screenshots in artifacts/e2e/.
+e2e: services
+    scripts/web.sh e2e
 
 # Format the code.
 fmt:

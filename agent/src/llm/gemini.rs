@@ -445,10 +445,6 @@ mod tests {
         .unwrap()
     }
 
-    fn classify(status: u16, body: &Value) -> Failure {
-        provider().classify_body(status, &body.to_string())
-    }
-
     #[test]
     fn urls_are_built_without_url_join() {
         let p = provider();
@@ -476,6 +472,8 @@ mod tests {
 
     #[test]
     fn errors_are_classified_as_the_reference_says() {
+        let p = provider();
+        let classify = |status: u16, body: &Value| p.classify_body(status, &body.to_string());
         let invalid_key = json!({ "error": { "code": 400, "message": "API key not valid. Please pass a valid API key.",
             "status": "INVALID_ARGUMENT", "details": [ { "@type": "type.googleapis.com/google.rpc.ErrorInfo",
             "reason": "API_KEY_INVALID", "domain": "googleapis.com" } ] } });
@@ -531,7 +529,7 @@ mod tests {
             matches!(classify(500, &internal), Failure::Transient { detail, .. } if detail.contains("internal error"))
         );
         assert!(matches!(
-            provider().classify_body(502, "<html>Bad Gateway</html>"),
+            p.classify_body(502, "<html>Bad Gateway</html>"),
             Failure::Transient { detail, .. } if detail.contains("Bad Gateway")
         ));
     }

@@ -276,7 +276,17 @@ pub async fn call(
         attempt += 1;
         let left = budget.saturating_sub(start.elapsed());
         let failure = match api.attempt(request, stream.as_deref_mut(), left).await {
-            Ok(output) => return Ok(output),
+            Ok(output) => {
+                tracing::debug!(
+                    llm.provider = api.label(),
+                    attempt,
+                    duration_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    prompt_tokens = output.usage.prompt_tokens,
+                    output_tokens = output.usage.output_tokens,
+                    "LLM call answered"
+                );
+                return Ok(output);
+            }
             Err(failure) => failure,
         };
         let wait = match &failure {

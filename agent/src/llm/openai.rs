@@ -80,8 +80,8 @@ const STRICT_KEYWORDS: &[&str] = &[
     "$defs",
     "$ref",
 ];
-/// The longest `retry-after` honoured as a per-minute delay (the official client's bound).
-const MAX_HEADER_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// A `retry-after` beyond this is not a rate-limit delay but garbage, and is ignored.
+const MAX_HEADER_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
 /// Rewrites a JSON Schema for OpenAI's strict mode (see the module documentation).
 #[must_use]
@@ -375,8 +375,8 @@ impl OpenAiProvider {
     }
 }
 
-/// The delay of `retry-after-ms` (milliseconds) or `retry-after` (seconds), when within the
-/// bound the official client honours.
+/// The delay of `retry-after-ms` (milliseconds) or `retry-after` (seconds). Whether it is
+/// waited out or reported to the caller is the retry policy's decision.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let header = |name: &str| {
         headers
@@ -735,6 +735,11 @@ mod tests {
         h.insert("retry-after", HeaderValue::from_static("2"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
         h.insert("retry-after", HeaderValue::from_static("3600"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3600)));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2026 07:28:00 GMT"),
+        );
         assert_eq!(retry_after(&h), None);
     }
 

@@ -201,8 +201,9 @@ impl Schema {
     /// `{"type": "null"}` alternative become `nullable`, `const` becomes a one-value `enum`,
     /// properties get a `propertyOrdering` (required first, see
     /// [`property_order`]), an array without `items` gets string items (Gemini requires them),
-    /// and keywords the subset lacks (`additionalProperties`, `$schema`, `pattern`, length
-    /// limits, defaults) are dropped: the action registry checks them after parsing.
+    /// an object without properties becomes a string holding JSON (Gemini rejects an empty
+    /// `OBJECT`), and keywords the subset lacks (`additionalProperties`, `$schema`, `pattern`,
+    /// length limits, defaults) are dropped: the action registry checks them after parsing.
     #[must_use]
     pub fn from_json_schema(value: &Value) -> Self {
         let Some(node) = value.as_object() else {
@@ -331,6 +332,18 @@ impl Schema {
                             schema.property_ordering = Some(order);
                         }
                     }
+                }
+                if schema.properties.is_none() {
+                    // Gemini rejects an OBJECT without properties; a free-form object is asked
+                    // for as JSON text, which the action registry accepts in place of an object.
+                    schema.kind = Some(SchemaType::String);
+                    schema.property_ordering = None;
+                    let what = "A JSON object, written as a string.";
+                    schema.description = Some(match schema.description.take() {
+                        Some(d) => format!("{d} ({what})"),
+                        None => what.into(),
+                    });
+                    return schema;
                 }
                 if let Some(required) = node.get("required").and_then(Value::as_array) {
                     let required: Vec<String> = required
@@ -787,7 +800,7 @@ mod tests {
                         { "type": "OBJECT", "properties": {
                             "type": { "type": "STRING", "enum": ["log_event"], "format": "enum" },
                             "details": { "type": "STRING", "nullable": true },
-                            "meta": { "type": "OBJECT" },
+                            "meta": { "type": "STRING", "description": "A JSON object, written as a string." },
                             "tags": { "type": "ARRAY", "items": { "type": "STRING" } },
                           },
                           "required": ["type"],

@@ -67,6 +67,16 @@ pub enum Command {
     },
     /// Serve the GraphQL API (and the web app when built).
     Serve,
+    /// Inspect the configured LLM provider.
+    #[command(subcommand)]
+    Llm(LlmCommand),
+}
+
+/// `concierge llm ...`
+#[derive(Debug, Subcommand)]
+pub enum LlmCommand {
+    /// Say which LLM provider is configured and send it one tiny request to see that it works.
+    Check,
 }
 
 /// `concierge tenant ...`
@@ -316,6 +326,25 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
             ));
             server.run().await?;
         }
+        Command::Llm(LlmCommand::Check) => check_llm(&config.llm).await?,
     }
+    Ok(())
+}
+
+/// `concierge llm check`: the provider in use, then whether one tiny request succeeds.
+async fn check_llm(llm: &agent::llm::LlmConfig) -> Result<(), ApiError> {
+    say(&format!("LLM provider: {}", llm.describe()));
+    let provider = llm
+        .build_provider()
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let Some(provider) = provider else {
+        say("offline needs no network: nothing to check");
+        return Ok(());
+    };
+    provider
+        .check()
+        .await
+        .map_err(|e| ApiError::Invalid(format!("{} does not work: {e}", provider.name())))?;
+    say(&format!("{} works", provider.name()));
     Ok(())
 }

@@ -80,6 +80,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `WEB_DIR`: the built web app served at `/`, when the folder exists.
     pub web_dir: PathBuf,
+    /// `LLM_PROVIDER`, `GEMINI_*`, `OPENAI_*`, `LLM_*`: which LLM answers and how (read and
+    /// checked by [`agent::llm::LlmConfig::from_lookup`]; README, "LLM providers").
+    pub llm: agent::llm::LlmConfig,
 }
 
 /// Reads variables, remembering every problem so they can all be reported at once.
@@ -222,6 +225,10 @@ impl Config {
             &[("human", LogFormat::Human), ("json", LogFormat::Json)],
         );
         let web_dir = PathBuf::from(r.string("WEB_DIR", "frontend/dist"));
+        let llm = agent::llm::LlmConfig::from_lookup(get).unwrap_or_else(|errors| {
+            r.errors.extend(errors);
+            agent::llm::LlmConfig::default()
+        });
 
         if database_max_connections == 0 {
             r.errors
@@ -266,6 +273,7 @@ impl Config {
             embedder,
             log_format,
             web_dir,
+            llm,
         })
     }
 }

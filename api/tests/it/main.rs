@@ -3,4 +3,6 @@
 #[cfg(test)]
 mod cli;
 #[cfg(test)]
+mod llm;
+#[cfg(test)]
 mod support;

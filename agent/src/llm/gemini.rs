@@ -17,7 +17,8 @@
 //!   from a schema-ordered object, and a function call needs its thought signature echoed.
 //! - **Outcomes.** `promptFeedback.blockReason` and the finish reasons `SAFETY`, `RECITATION`,
 //!   `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII`, `LANGUAGE`, `OTHER` and the image ones are
-//!   [`Stop::Blocked`]; `MAX_TOKENS` is [`Stop::MaxTokens`]; everything else ends normally and
+//!   a block (a polite reply, [`Finish::Blocked`](super::Finish::Blocked)); `MAX_TOKENS` cuts the
+//!   reply ([`Finish::MaxTokens`](super::Finish::MaxTokens)); everything else ends normally and
 //!   the parse decides (an empty `STOP` is repaired like any unusable output). Thought parts are
 //!   skipped. Usage: prompt tokens, and output tokens = answer + thinking tokens (both billed as
 //!   output), the last reported counts of a stream.
@@ -96,7 +97,7 @@ impl GeminiProvider {
 
     /// The request body for `request`.
     #[must_use]
-    pub fn request_body(&self, request: &CallRequest) -> GenerateContentRequest {
+    pub(crate) fn request_body(&self, request: &CallRequest) -> GenerateContentRequest {
         GenerateContentRequest {
             system_instruction: Content::text(None, &request.system),
             contents: request

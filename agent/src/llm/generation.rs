@@ -1,8 +1,8 @@
-//! The answer flow shared by the network providers. A provider implements [`ModelApi`] (one
-//! HTTP attempt in its wire format); [`generate`] turns a [`Prompt`] into an [`LlmResponse`]:
+//! The answer flow shared by the network providers. A provider implements `ModelApi` (one
+//! HTTP attempt in its wire format); `generate` turns a [`Prompt`] into an [`LlmResponse`]:
 //!
 //! 1. The call: the system instruction, the history and the message, asking for the output
-//!    schema, retried within the bounds of [`RetryPolicy`](super::retry::RetryPolicy). When
+//!    schema, retried within the bounds of [`RetryPolicy`]. When
 //!    streaming, the reply text is decoded from the partial JSON and pushed as it arrives.
 //! 2. The outcome, by how the model stopped:
 //!    - **blocked** (prompt or answer): a polite refusal, no actions, [`Finish::Blocked`];
@@ -48,7 +48,7 @@ pub const UNPARSED_REPLY: &str =
 
 /// Who said a turn, in provider-neutral terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Speaker {
+pub(crate) enum Speaker {
     /// The user (or the repair instruction).
     User,
     /// The model.
@@ -57,7 +57,7 @@ pub enum Speaker {
 
 /// One turn sent to the model.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChatTurn {
+pub(crate) struct ChatTurn {
     /// Who said it.
     pub speaker: Speaker,
     /// What was said.
@@ -66,7 +66,7 @@ pub struct ChatTurn {
 
 /// One request to the model, before a provider puts it in its wire format.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CallRequest {
+pub(crate) struct CallRequest {
     /// The system instruction.
     pub system: String,
     /// The conversation, oldest first; the last turn is the user's.
@@ -153,7 +153,7 @@ impl CallRequest {
 
 /// How one model call stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// The model finished (the output may still fail to parse).
     Done,
     /// The output hit the token limit.
@@ -164,7 +164,7 @@ pub enum Stop {
 
 /// What one successful HTTP attempt returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallOutput {
+pub(crate) struct CallOutput {
     /// The model's whole output text.
     pub text: String,
     /// How it stopped.
@@ -175,7 +175,7 @@ pub struct CallOutput {
 
 /// Reply text on its way to the user: decodes the reply from the partial JSON output, pushes it
 /// to the sink, and remembers everything pushed.
-pub struct TextStream<'a> {
+pub(crate) struct TextStream<'a> {
     sink: &'a dyn DeltaSink,
     extractor: ReplyExtractor,
     pushed: String,
@@ -242,7 +242,7 @@ impl<'a> TextStream<'a> {
 
 /// One provider's wire format: a single HTTP attempt.
 #[async_trait]
-pub trait ModelApi: Send + Sync {
+pub(crate) trait ModelApi: Send + Sync {
     /// Provider and model as users see them (`gemini/gemini-2.5-flash`).
     fn label(&self) -> String;
 
@@ -263,7 +263,7 @@ pub trait ModelApi: Send + Sync {
 ///
 /// # Errors
 /// The last [`Failure`] when no attempt succeeded.
-pub async fn call(
+pub(crate) async fn call(
     api: &dyn ModelApi,
     request: &CallRequest,
     mut stream: Option<&mut TextStream<'_>>,
@@ -324,7 +324,7 @@ pub async fn call(
 
 /// Settings of [`generate`] that come from the configuration.
 #[derive(Clone, Copy, Debug)]
-pub struct Flow {
+pub(crate) struct Flow {
     /// Stream the first call.
     pub stream: bool,
     /// Retry bounds.
@@ -344,7 +344,7 @@ fn add(a: Usage, b: Usage) -> Usage {
 ///
 /// # Errors
 /// [`LlmError`] when the first call fails for good.
-pub async fn generate(
+pub(crate) async fn generate(
     api: &dyn ModelApi,
     flow: Flow,
     prompt: &Prompt,
@@ -450,7 +450,7 @@ pub async fn generate(
 ///
 /// # Errors
 /// The [`LlmError`] of the failure, with the provider's own message.
-pub async fn check(api: &dyn ModelApi, flow: Flow) -> Result<(), LlmError> {
+pub(crate) async fn check(api: &dyn ModelApi, flow: Flow) -> Result<(), LlmError> {
     call(api, &CallRequest::check(), None, &flow.policy, flow.budget)
         .await
         .map(|_| ())

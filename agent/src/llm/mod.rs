@@ -7,11 +7,11 @@
 //! [`LlmResponse::reply`] must then equal the concatenation of what was pushed.
 //!
 //! The network providers, [`gemini`] and [`openai`], share their answer flow ([`generation`]:
-//! retries, the repair call, the outcome of every way a call can end), the SSE decoder
-//! ([`sse`]), the reading of partial and complete output ([`output`]), the schema handling
-//! ([`schema`]), the retry bounds ([`retry`]) and the HTTP error classification
-//! ([`transport`]). [`config`] holds their configuration and the factory that builds the
-//! configured one.
+//! retries, the repair call, the outcome of every way a call can end), the retry bounds
+//! ([`retry`]), and four private modules: `sse` (the SSE decoder), `output` (reading partial
+//! and complete model output), `schema` (property order of the output schema) and `transport`
+//! (the HTTP client and the classification of failures). [`config`] holds their configuration
+//! and the factory that builds the configured one.
 
 use std::time::Duration;
 
@@ -23,11 +23,11 @@ pub mod config;
 pub mod gemini;
 pub mod generation;
 pub mod openai;
-pub mod output;
+mod output;
 pub mod retry;
-pub mod schema;
-pub mod sse;
-pub mod transport;
+mod schema;
+mod sse;
+mod transport;
 
 pub use config::{LlmConfig, ProviderKind};
 pub use gemini::GeminiProvider;

@@ -22,8 +22,10 @@
 //!   with `finish_reason`, an optional usage chunk with no choices, then `data: [DONE]`. An error
 //!   may arrive as an SSE event (`data: {"error": ...}`) or as bare JSON (Ollama); a stream that
 //!   ends with neither `[DONE]` nor a finish reason was cut.
-//! - **Outcomes.** A `refusal` or `finish_reason: content_filter` is [`Stop::Blocked`];
-//!   `length` is [`Stop::MaxTokens`]; anything else ends normally and the parse decides.
+//! - **Outcomes.** A `refusal` or `finish_reason: content_filter` is a block
+//!   ([`Finish::Blocked`](super::Finish::Blocked)); `length` cuts the reply
+//!   ([`Finish::MaxTokens`](super::Finish::MaxTokens)); anything else ends normally and the
+//!   parse decides.
 //! - **Errors.** 401: invalid key; 403: denied; 404: unknown model or wrong base URL; 429 with
 //!   `insufficient_quota`: quota exhausted at once, other 429s wait `retry-after-ms` or
 //!   `retry-after`; 408, 409 and 5xx are transient (unless `x-should-retry: false`); other 4xx

@@ -53,8 +53,6 @@ pub struct ReplyExtractor {
     high_surrogate: Option<u16>,
     /// The decoded reply so far.
     reply: String,
-    /// Whether the closing quote of the reply was seen.
-    complete: bool,
 }
 
 impl Default for ReplyExtractor {
@@ -72,7 +70,6 @@ impl ReplyExtractor {
             pending: String::new(),
             high_surrogate: None,
             reply: String::new(),
-            complete: false,
         }
     }
 
@@ -80,12 +77,6 @@ impl ReplyExtractor {
     #[must_use]
     pub fn reply(&self) -> &str {
         &self.reply
-    }
-
-    /// Whether the reply string was closed.
-    #[must_use]
-    pub const fn is_complete(&self) -> bool {
-        self.complete
     }
 
     /// Scans the next piece of output; returns the reply text it adds (often empty).
@@ -194,7 +185,6 @@ impl ReplyExtractor {
                 '\\' => self.pending.push(c),
                 '"' => {
                     self.flush_surrogate(out);
-                    self.complete = true;
                     self.state = State::Done;
                 }
                 c => {
@@ -363,7 +353,7 @@ mod tests {
 
     /// Feeds `text` split at every char boundary (two pieces) and char by char; the decoded
     /// reply never depends on the split.
-    fn extract_all_ways(text: &str) -> (String, bool) {
+    fn extract_all_ways(text: &str) -> String {
         let mut whole = ReplyExtractor::new();
         let all = whole.feed(text);
         let chars: Vec<(usize, char)> = text.char_indices().collect();
@@ -372,7 +362,6 @@ mod tests {
             let mut got = e.feed(&text[..cut]);
             got.push_str(&e.feed(&text[cut..]));
             assert_eq!(got, all, "split at {cut}");
-            assert_eq!(e.is_complete(), whole.is_complete());
         }
         let mut e = ReplyExtractor::new();
         let mut got = String::new();
@@ -380,16 +369,14 @@ mod tests {
             got.push_str(&e.feed(&c.to_string()));
         }
         assert_eq!(got, all, "char by char");
-        (all, whole.is_complete())
+        all
     }
 
     #[test]
     fn decodes_the_reply_with_every_kind_of_escape() {
         let reply = "Line 1\nTab\there \"quoted\" back\\slash / caffè ☕ 🍝 \u{1}";
         let text = serde_json::to_string(&json!({"reply": reply, "actions": []})).unwrap();
-        let (got, complete) = extract_all_ways(&text);
-        assert_eq!(got, reply);
-        assert!(complete);
+        assert_eq!(extract_all_ways(&text), reply);
         // The same with every non-ASCII character escaped as \uXXXX (surrogate pairs too).
         let escaped: String = text
             .chars()
@@ -405,8 +392,7 @@ mod tests {
                 }
             })
             .collect();
-        let (got, _) = extract_all_ways(&escaped);
-        assert_eq!(got, reply);
+        assert_eq!(extract_all_ways(&escaped), reply);
     }
 
     #[test]
@@ -415,28 +401,31 @@ mod tests {
 {"actions": [{"type": "log_event", "details": "a \"reply\": trap, {", "n": [1, {"x": "}"}]}],
  "note": null, "reply": "Logged it."}
 ```"#;
-        let (got, complete) = extract_all_ways(text);
-        assert_eq!(got, "Logged it.");
-        assert!(complete);
+        assert_eq!(extract_all_ways(text), "Logged it.");
     }
 
     #[test]
     fn nested_reply_keys_and_prose_are_not_streamed() {
-        let (got, _) = extract_all_ways(r#"{"answer": {"reply": "nested"}, "x": 1}"#);
-        assert_eq!(got, "");
-        let (got, _) = extract_all_ways("Sure! {I think} the answer is 42.");
-        assert_eq!(got, "");
-        let (got, _) = extract_all_ways(r#"Here you go: {"reply": "Hi"}"#);
-        assert_eq!(got, "Hi");
-        let (got, complete) = extract_all_ways(r#"{"reply": null, "actions": []}"#);
-        assert_eq!((got.as_str(), complete), ("", false));
+        assert_eq!(
+            extract_all_ways(r#"{"answer": {"reply": "nested"}, "x": 1}"#),
+            ""
+        );
+        assert_eq!(extract_all_ways("Sure! {I think} the answer is 42."), "");
+        assert_eq!(extract_all_ways(r#"Here you go: {"reply": "Hi"}"#), "Hi");
+        assert_eq!(extract_all_ways(r#"{"reply": null, "actions": []}"#), "");
+        // Only the first reply string counts.
+        assert_eq!(
+            extract_all_ways(r#"{"reply": "one", "reply": "two"}"#),
+            "one"
+        );
     }
 
     #[test]
     fn a_cut_output_gives_the_partial_reply() {
-        let (got, complete) = extract_all_ways(r#"{"reply": "The kitchen opens at 5 \u00"#);
-        assert_eq!(got, "The kitchen opens at 5 ");
-        assert!(!complete);
+        assert_eq!(
+            extract_all_ways(r#"{"reply": "The kitchen opens at 5 \u00"#),
+            "The kitchen opens at 5 "
+        );
     }
 
     #[test]

@@ -659,3 +659,33 @@ async fn the_configured_provider_answers() {
         "/v1beta/models/gemini-3.5-flash:streamGenerateContent"
     );
 }
+
+#[tokio::test]
+async fn a_responder_answers_many_concurrent_requests_from_their_content() {
+    let fake = FakeGemini::start().await;
+    fake.set_delay(Duration::from_millis(20));
+    fake.set_recording(false);
+    fake.respond_with(|req| {
+        let message = req.last_user_text().unwrap_or_default().to_owned();
+        GeminiReply::output(&json!({ "reply": format!("You said: {message}"), "actions": [] }))
+    });
+    let provider = std::sync::Arc::new(provider(&fake, true));
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let provider = std::sync::Arc::clone(&provider);
+        tasks.push(tokio::spawn(async move {
+            let mut p = prompt(&luca());
+            p.message = format!("message {i}");
+            let deltas = Deltas::default();
+            let r = provider.generate(&p, &deltas).await.unwrap();
+            assert_eq!(deltas.joined(), r.reply);
+            (i, r.reply)
+        }));
+    }
+    for task in tasks {
+        let (i, reply) = task.await.unwrap();
+        assert_eq!(reply, format!("You said: message {i}"));
+    }
+    assert_eq!(fake.request_count(), 32);
+    assert!(fake.requests().is_empty(), "recording was off");
+}

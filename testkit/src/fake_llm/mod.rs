@@ -13,9 +13,10 @@
 //! - how: [`FakeServer::set_delay`] before every response; [`FakeServer::set_stream_chunks`]
 //!   pieces per streamed answer (each SSE event is also split across two TCP writes, in the
 //!   middle, even inside a UTF-8 character);
-//! - what it got: [`FakeServer::requests`] (path, query, headers, JSON body) and
-//!   [`FakeServer::request_count`]; [`FakeServer::set_recording`] turns recording off for
-//!   benchmarks (the count is kept).
+//! - what it got: [`FakeServer::requests`] (path, query, headers, JSON body, with
+//!   [`RecordedRequest::system_text`] and [`RecordedRequest::last_user_text`] for either wire
+//!   format) and [`FakeServer::request_count`]; [`FakeServer::set_recording`] turns recording
+//!   off for benchmarks (the count is kept).
 //!
 //! A benchmark harness sets a default reply and a delay, turns recording off, and points many
 //! concurrent clients at it. The server stops when the value is dropped.
@@ -63,6 +64,53 @@ impl RecordedRequest {
             .iter()
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The system instruction, in either wire format (Gemini `systemInstruction`, OpenAI's
+    /// `system` message).
+    #[must_use]
+    pub fn system_text(&self) -> Option<&str> {
+        self.body
+            .pointer("/systemInstruction/parts/0/text")
+            .and_then(Value::as_str)
+            .or_else(|| {
+                self.messages()
+                    .find(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+                    .and_then(|m| m.get("content"))
+                    .and_then(Value::as_str)
+            })
+    }
+
+    /// The text of the last user turn, in either wire format.
+    #[must_use]
+    pub fn last_user_text(&self) -> Option<&str> {
+        let gemini = self
+            .body
+            .get("contents")
+            .and_then(Value::as_array)
+            .and_then(|turns| {
+                turns
+                    .iter()
+                    .rev()
+                    .find(|t| t.get("role").and_then(Value::as_str) != Some("model"))
+            })
+            .and_then(|t| t.pointer("/parts/0/text"))
+            .and_then(Value::as_str);
+        gemini.or_else(|| {
+            self.messages()
+                .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+                .last()
+                .and_then(|m| m.get("content"))
+                .and_then(Value::as_str)
+        })
+    }
+
+    fn messages(&self) -> impl Iterator<Item = &Value> {
+        self.body
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
     }
 
     fn new(path: &str, query: Option<String>, headers: &HeaderMap, body: &[u8]) -> Self {
@@ -354,7 +402,35 @@ fn paced_body(events: Vec<Vec<u8>>, cut: bool) -> Body {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    #[test]
+    fn recorded_requests_expose_the_prompt_in_both_formats() {
+        let headers = HeaderMap::new();
+        let gemini = json!({
+            "systemInstruction": { "parts": [ { "text": "rules" } ] },
+            "contents": [
+                { "role": "user", "parts": [ { "text": "first" } ] },
+                { "role": "model", "parts": [ { "text": "answer" } ] },
+                { "role": "user", "parts": [ { "text": "second" } ] } ] });
+        let r = RecordedRequest::new("/", None, &headers, gemini.to_string().as_bytes());
+        assert_eq!(
+            (r.system_text(), r.last_user_text()),
+            (Some("rules"), Some("second"))
+        );
+        let openai = json!({ "messages": [
+            { "role": "system", "content": "rules" },
+            { "role": "user", "content": "first" },
+            { "role": "assistant", "content": "answer" },
+            { "role": "user", "content": "second" } ] });
+        let r = RecordedRequest::new("/", None, &headers, openai.to_string().as_bytes());
+        assert_eq!(
+            (r.system_text(), r.last_user_text()),
+            (Some("rules"), Some("second"))
+        );
+    }
 
     #[test]
     fn text_splits_on_char_boundaries() {

@@ -199,8 +199,7 @@ fn is_null_schema(v: &Value) -> bool {
 impl Schema {
     /// Converts a JSON Schema: lowercase types become uppercase, `["string", "null"]` and a
     /// `{"type": "null"}` alternative become `nullable`, `const` becomes a one-value `enum`,
-    /// properties get a `propertyOrdering` (required first, see
-    /// [`property_order`]), an array without `items` gets string items (Gemini requires them),
+    /// properties get a `propertyOrdering` (required first, then by name), an array without `items` gets string items (Gemini requires them),
     /// an object without properties becomes a string holding JSON (Gemini rejects an empty
     /// `OBJECT`), and keywords the subset lacks (`additionalProperties`, `$schema`, `pattern`,
     /// length limits, defaults) are dropped: the action registry checks them after parsing.

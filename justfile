@@ -29,6 +29,10 @@ seed: migrate
 dev: seed
     {{concierge}} serve
 
+# Say which LLM provider is configured (LLM_PROVIDER, GEMINI_*, OPENAI_*) and whether it answers.
+llm-check:
+    {{concierge}} llm check
+
 # The whole test suite: formatting, lints, then every test against real Postgres and Redis.
 test: services lint
     cargo nextest run --workspace --no-fail-fast

@@ -445,13 +445,17 @@ pub(crate) async fn generate(
     respond(&mut text, &candidate, Vec::new(), Finish::Unparsed, usage)
 }
 
-/// Sends the tiny check request once (with the usual retries); any answer the provider accepts
-/// counts as success.
+/// Sends the tiny check request exactly once (no retries: a check reports what the provider
+/// says now); any answer the provider accepts counts as success.
 ///
 /// # Errors
 /// The [`LlmError`] of the failure, with the provider's own message.
 pub(crate) async fn check(api: &dyn ModelApi, flow: Flow) -> Result<(), LlmError> {
-    call(api, &CallRequest::check(), None, &flow.policy, flow.budget)
+    let once = RetryPolicy {
+        max_attempts: 1,
+        ..flow.policy
+    };
+    call(api, &CallRequest::check(), None, &once, flow.budget)
         .await
         .map(|_| ())
         .map_err(Failure::into_error)

@@ -522,6 +522,18 @@ async fn check_sends_one_tiny_structured_request() {
         json!(0),
         "no action types: the list must stay empty"
     );
+
+    fake.set_default(GeminiReply::unavailable());
+    let err = provider(&fake, true).check().await.unwrap_err();
+    assert!(
+        matches!(&err, LlmError::Unavailable(m) if m.contains("overloaded")),
+        "{err:?}"
+    );
+    assert_eq!(
+        fake.request_count(),
+        2,
+        "a check is one request, never retried"
+    );
 }
 
 #[tokio::test]

@@ -23,7 +23,6 @@ async fn llm_check_reports_the_provider_and_whether_it_works() {
         vec![
             ("GEMINI_API_KEY", key),
             ("GEMINI_BASE_URL", base_url.as_str()),
-            ("LLM_MAX_ATTEMPTS", "1"),
         ]
     };
     let out = concierge(&db, &["llm", "check"], &gemini(FAKE_GEMINI_KEY)).await;

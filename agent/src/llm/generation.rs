@@ -2,8 +2,8 @@
 //! HTTP attempt in its wire format); `generate` turns a [`Prompt`] into an [`LlmResponse`]:
 //!
 //! 1. The call: the system instruction, the history and the message, asking for the output
-//!    schema, retried within the bounds of [`RetryPolicy`]. When
-//!    streaming, the reply text is decoded from the partial JSON and pushed as it arrives.
+//!    schema, retried within the bounds of [`RetryPolicy`]. When streaming, the reply text is
+//!    decoded from the partial JSON and pushed as it arrives.
 //! 2. The outcome, by how the model stopped:
 //!    - **blocked** (prompt or answer): a polite refusal, no actions, [`Finish::Blocked`];
 //!    - **token limit**: the partial reply, no actions, [`Finish::MaxTokens`];
@@ -26,6 +26,7 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use entity::MessageRole;
 use serde_json::{Value, json};
 
 use super::output::{ParsedOutput, ReplyExtractor, parse_output, readable_text};
@@ -34,7 +35,6 @@ use super::schema::normalize;
 use super::transport::Failure;
 use super::{DeltaSink, Finish, LlmError, LlmResponse, ProposedAction, Usage};
 use crate::prompt::Prompt;
-use entity::MessageRole;
 
 /// The reply when the provider blocks the prompt or the answer.
 pub const BLOCKED_REPLY: &str = "I'm sorry, I can't help with that request. Please rephrase it, \

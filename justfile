@@ -29,6 +29,10 @@ seed: migrate
 dev: seed web-build
     {{concierge}} serve
 
+# Say which LLM provider is configured (LLM_PROVIDER, GEMINI_*, OPENAI_*) and whether it answers.
+llm-check:
+    {{concierge}} llm check
+
 # The whole test suite: lints, Rust tests on real Postgres and Redis, web app checks, browser tests.
 test: services lint web-test && e2e
     cargo nextest run --workspace --no-fail-fast

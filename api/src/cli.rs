@@ -72,6 +72,16 @@ pub enum Command {
     Worker,
     /// Print the GraphQL schema (SDL); `just schema` writes it to schema.graphql.
     Schema,
+    /// Inspect the configured LLM provider.
+    #[command(subcommand)]
+    Llm(LlmCommand),
+}
+
+/// `concierge llm ...`
+#[derive(Debug, Subcommand)]
+pub enum LlmCommand {
+    /// Say which LLM provider is configured and send it one tiny request to see that it works.
+    Check,
 }
 
 /// `concierge tenant ...`
@@ -318,6 +328,7 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
         Command::Worker => {
             let state = AppState::new(config).await?;
             state.db.check_row_security().await?;
+            announce_llm(&state).await;
             let parts = state.runtime_parts()?;
             let shutdown = state.shutdown.clone();
             let signal = shutdown.clone();
@@ -331,6 +342,7 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
         Command::Serve => {
             let state = AppState::new(config).await?;
             state.db.check_row_security().await?;
+            announce_llm(&state).await;
             let server = Server::bind(state).await?;
             // Scripts and tests wait for this line (and read the port from it when BIND_ADDR
             // asks for port 0).
@@ -340,6 +352,39 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
             ));
             server.run().await?;
         }
+        Command::Llm(LlmCommand::Check) => check_llm(&config.llm).await?,
     }
+    Ok(())
+}
+
+/// `concierge llm check`: the provider in use, then whether one tiny request succeeds.
+/// Logs which LLM provider is active and, when it can tell, whether it works: an invalid key or
+/// an unknown model is a clear line at startup instead of a failure on the first message.
+async fn announce_llm(state: &AppState) {
+    tracing::info!(llm.provider = %state.llm.name(), "{}", state.config.llm.describe());
+    match tokio::time::timeout(Duration::from_secs(15), state.llm.check()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if !e.retryable() => {
+            tracing::error!(llm.provider = %state.llm.name(), error = %e, "the LLM provider refuses requests; messages will fail until this is fixed");
+        }
+        Ok(Err(e)) => tracing::warn!(llm.provider = %state.llm.name(), error = %e, "the LLM provider is not answering yet"),
+        Err(_) => tracing::warn!(llm.provider = %state.llm.name(), "the LLM provider check timed out"),
+    }
+}
+
+async fn check_llm(llm: &agent::llm::LlmConfig) -> Result<(), ApiError> {
+    say(&format!("LLM provider: {}", llm.describe()));
+    let provider = llm
+        .build_provider()
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let Some(provider) = provider else {
+        say("offline needs no network: nothing to check");
+        return Ok(());
+    };
+    provider
+        .check()
+        .await
+        .map_err(|e| ApiError::Invalid(format!("{} does not work: {e}", provider.name())))?;
+    say(&format!("{} works", provider.name()));
     Ok(())
 }

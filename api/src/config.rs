@@ -96,6 +96,9 @@ pub struct Config {
     /// `SESSION_MEMORY_TURNS`, `SESSION_MEMORY_TOKENS`, `SESSION_MEMORY_TTL`,
     /// `SESSION_MEMORY_MAX_SESSIONS`, `TENANT_AGENT_TTL`, `SHUTDOWN_DRAIN_TIMEOUT`.
     pub runtime: RuntimeConfig,
+    /// `LLM_PROVIDER`, `GEMINI_*`, `OPENAI_*`, `LLM_*`: which LLM answers and how (read and
+    /// checked by [`agent::llm::LlmConfig::from_lookup`]; README, "LLM providers").
+    pub llm: agent::llm::LlmConfig,
 }
 
 /// Reads variables, remembering every problem so they can all be reported at once.
@@ -283,6 +286,10 @@ impl Config {
         let ws_init_timeout = r.duration("WS_INIT_TIMEOUT", Duration::from_secs(5));
         let run_agent = r.choice("AGENT_RUNTIME", true, &[("on", true), ("off", false)]);
         let runtime = runtime_config(&mut r);
+        let llm = agent::llm::LlmConfig::from_lookup(get).unwrap_or_else(|errors| {
+            r.errors.extend(errors);
+            agent::llm::LlmConfig::default()
+        });
 
         if database_max_connections == 0 {
             r.errors
@@ -330,6 +337,7 @@ impl Config {
             ws_init_timeout,
             run_agent,
             runtime,
+            llm,
         })
     }
 }

@@ -111,7 +111,7 @@ impl AppState {
             redis,
             jwt: Arc::new(JwtKeys::new(&config.jwt)),
             retriever: Arc::new(ExactRetriever::new(embedder.clone())),
-            llm: Arc::new(OfflineProvider),
+            llm: build_llm(&config)?,
             embedder,
             hub,
             config: Arc::new(config),
@@ -127,4 +127,13 @@ pub fn build_embedder(config: &Config) -> Arc<dyn Embedder> {
     match config.embedder {
         EmbedderKind::Hash => Arc::new(HashEmbedder),
     }
+}
+
+/// The LLM provider the configuration asks for (`offline` when no key is configured).
+///
+/// # Errors
+/// [`ApiError::Invalid`] when the provider cannot be built (a malformed base URL).
+pub fn build_llm(config: &Config) -> Result<Arc<dyn LlmProvider>, ApiError> {
+    let provider = config.llm.build_provider().map_err(|e| ApiError::Invalid(format!("LLM configuration: {e}")))?;
+    Ok(provider.unwrap_or_else(|| Arc::new(OfflineProvider)))
 }

@@ -5,6 +5,13 @@
 //!
 //! Streaming providers push reply text to a [`DeltaSink`] as it arrives, in order; the final
 //! [`LlmResponse::reply`] must then equal the concatenation of what was pushed.
+//!
+//! The network providers, [`gemini`] and [`openai`], share their answer flow ([`generation`]:
+//! retries, the repair call, the outcome of every way a call can end), the retry bounds
+//! ([`retry`]), and four private modules: `sse` (the SSE decoder), `output` (reading partial
+//! and complete model output), `schema` (property order of the output schema) and `transport`
+//! (the HTTP client and the classification of failures). [`config`] holds their configuration
+//! and the factory that builds the configured one.
 
 pub mod offline;
 
@@ -13,6 +20,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::prompt::Prompt;
+
+pub mod config;
+pub mod gemini;
+pub mod generation;
+pub mod openai;
+mod output;
+pub mod retry;
+mod schema;
+mod sse;
+mod transport;
+
+pub use config::{LlmConfig, ProviderKind};
+pub use gemini::GeminiProvider;
+pub use openai::OpenAiProvider;
 
 /// One action as the model proposed it: a type name and its parameters, unvalidated. The action
 /// registry turns it into a typed action or a rejection; it is never executed as is.
@@ -134,4 +155,13 @@ pub trait LlmProvider: Send + Sync + std::fmt::Debug {
         prompt: &Prompt,
         deltas: &dyn DeltaSink,
     ) -> Result<LlmResponse, LlmError>;
+
+    /// Sends one tiny request to see whether the provider works as configured (key, model,
+    /// endpoint, parameters). Providers without a network (offline) always succeed.
+    ///
+    /// # Errors
+    /// The [`LlmError`] the request ended with, carrying the provider's own explanation.
+    async fn check(&self) -> Result<(), LlmError> {
+        Ok(())
+    }
 }

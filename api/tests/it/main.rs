@@ -18,6 +18,7 @@ mod limits;
 mod notifications;
 #[cfg(test)]
 mod subscriptions;
+mod llm;
 #[cfg(test)]
 mod support;
 #[cfg(test)]

@@ -28,6 +28,7 @@
 //! loops and shutdown handling.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -393,49 +394,84 @@ impl<H: SessionHandler> Consumer<H> {
     /// Reads, reclaims and sweeps until `shutdown` is cancelled, then stops reading and waits for
     /// the sessions in progress to finish their current message (at most `drain_timeout`);
     /// entries not processed stay pending for another process.
+    ///
+    /// A read in flight is never cancelled: Redis hands the entries to this consumer as soon as it
+    /// answers, and a dropped answer would leave them pending until the reclaim. So reclaim and
+    /// sweep run on their own timers, and shutdown is noticed between reads (each blocks at most
+    /// [`ConsumerConfig::read_block`]).
     pub async fn run(self, shutdown: CancellationToken, drain_timeout: Duration) {
         if let Err(e) = self.ensure_group().await {
             tracing::warn!(error = %e, "could not create the consumer group yet; retrying while reading");
         }
-        let mut reclaim = tokio::time::interval(self.config.reclaim_interval);
-        let mut sweep = tokio::time::interval(self.config.sweep_interval);
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                _ = reclaim.tick() => {
-                    if let Err(e) = self.reclaim().await {
+        let this = Arc::new(self);
+        let reclaim = tokio::spawn(every(this.config.reclaim_interval, shutdown.clone(), {
+            let this = this.clone();
+            move || {
+                let this = this.clone();
+                async move {
+                    if let Err(e) = this.reclaim().await {
                         tracing::warn!(error = %e, "reclaim failed");
                     }
                 }
-                _ = sweep.tick() => {
-                    if let Err(e) = self.sweep().await {
+            }
+        }));
+        let sweep = tokio::spawn(every(this.config.sweep_interval, shutdown.clone(), {
+            let this = this.clone();
+            move || {
+                let this = this.clone();
+                async move {
+                    if let Err(e) = this.sweep().await {
                         tracing::warn!(error = %e, "sweep failed");
                     }
                 }
-                read = self.process_next() => match read {
-                    Ok(_) => backoff = Duration::from_millis(100),
-                    Err(e) => {
-                        tracing::warn!(error = %e, retry_in = ?backoff, "reading the stream failed");
-                        tokio::select! {
-                            () = shutdown.cancelled() => break,
-                            () = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        let _ = self.ensure_group().await;
+            }
+        }));
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            let read = tokio::select! {
+                // Only a wait for room may be abandoned: no read is in flight then.
+                () = shutdown.cancelled(), if this.held() >= this.config.max_held => break,
+                read = this.process_next() => read,
+            };
+            match read {
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "reading the stream failed");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
                     }
-                },
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    let _ = this.ensure_group().await;
+                }
             }
         }
-        self.shared.stop.cancel();
-        self.shared.tasks.close();
-        if tokio::time::timeout(drain_timeout, self.shared.tasks.wait())
+        let _ = tokio::join!(reclaim, sweep);
+        this.shared.stop.cancel();
+        this.shared.tasks.close();
+        if tokio::time::timeout(drain_timeout, this.shared.tasks.wait())
             .await
             .is_err()
         {
             tracing::warn!(
                 "sessions still in progress at the end of the drain time; their entries stay pending"
             );
+        }
+    }
+}
+
+/// Runs `job` every `period` until `shutdown` is cancelled (a run in progress finishes first).
+async fn every<F, Fut>(period: Duration, shutdown: CancellationToken, job: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => job().await,
         }
     }
 }

@@ -56,12 +56,19 @@ pub struct RuntimeParts {
 #[must_use]
 pub fn consumer_name() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
-    format!("{host}-{}-{:08x}", std::process::id(), rand::random::<u32>())
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// Runs the runtime until `shutdown` is cancelled; then drains (see [`Consumer::run`]).
 pub async fn run(parts: RuntimeParts, config: RuntimeConfig, shutdown: CancellationToken) {
-    let agents = Arc::new(TenantAgentRegistry::new(parts.db.clone(), config.tenants.clone()));
+    let agents = Arc::new(TenantAgentRegistry::new(
+        parts.db.clone(),
+        config.tenants.clone(),
+    ));
     let memory = Arc::new(SessionMemory::new(config.memory.clone()));
     let turns = Arc::new(Turns::new(
         parts.db.clone(),
@@ -74,7 +81,15 @@ pub async fn run(parts: RuntimeParts, config: RuntimeConfig, shutdown: Cancellat
     ));
     let name = consumer_name();
     tracing::info!(consumer = %name, llm.provider = %parts.llm.name(), concurrency = config.consumer.concurrency, "agent runtime started");
-    let consumer = Consumer::new(turns, parts.db, parts.redis, parts.reader, &parts.prefix, &name, config.consumer);
+    let consumer = Consumer::new(
+        turns,
+        parts.db,
+        parts.redis,
+        parts.reader,
+        &parts.prefix,
+        &name,
+        config.consumer,
+    );
 
     // A tenant's roster, settings or knowledge changed (here or in another process).
     let mut tenant_events = parts.hub.tenant_events();

@@ -77,7 +77,10 @@ impl Default for TurnConfig {
 #[derive(Debug)]
 enum TurnError {
     /// Try again later (after `after`, when the cause said so).
-    Transient { reason: String, after: Option<Duration> },
+    Transient {
+        reason: String,
+        after: Option<Duration>,
+    },
     /// Give up now; the text is for the user.
     Permanent(String),
 }
@@ -85,8 +88,13 @@ enum TurnError {
 impl From<DbError> for TurnError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Unavailable(d) => Self::Transient { reason: format!("database unavailable: {d}"), after: None },
-            other => Self::Permanent(format!("The assistant could not store its answer ({other}).")),
+            DbError::Unavailable(d) => Self::Transient {
+                reason: format!("database unavailable: {d}"),
+                after: None,
+            },
+            other => Self::Permanent(format!(
+                "The assistant could not store its answer ({other})."
+            )),
         }
     }
 }
@@ -111,10 +119,14 @@ impl From<TenantAgentError> for TurnError {
 impl From<LlmError> for TurnError {
     fn from(e: LlmError) -> Self {
         match &e {
-            LlmError::RateLimited { retry_after } => {
-                Self::Transient { reason: e.to_string(), after: Some(*retry_after) }
-            }
-            LlmError::Unavailable(_) => Self::Transient { reason: e.to_string(), after: None },
+            LlmError::RateLimited { retry_after } => Self::Transient {
+                reason: e.to_string(),
+                after: Some(*retry_after),
+            },
+            LlmError::Unavailable(_) => Self::Transient {
+                reason: e.to_string(),
+                after: None,
+            },
             LlmError::QuotaExhausted(_) | LlmError::Refused(_) => Self::Permanent(e.user_reason()),
         }
     }
@@ -160,7 +172,10 @@ pub struct Turns {
 
 impl std::fmt::Debug for Turns {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Turns").field("llm", &self.llm.name()).field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Turns")
+            .field("llm", &self.llm.name())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -179,7 +194,16 @@ impl Turns {
         publisher: Publisher,
         config: TurnConfig,
     ) -> Self {
-        Self { db, agents, memory, retriever, llm, publisher, config, remembered: Mutex::new(HashMap::new()) }
+        Self {
+            db,
+            agents,
+            memory,
+            retriever,
+            llm,
+            publisher,
+            config,
+            remembered: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The tenant agents (to invalidate when a tenant changes).
@@ -196,7 +220,11 @@ impl Turns {
     }
 
     async fn status(&self, entry: &StreamEntry, message: MessageId, status: MessageStatus) {
-        let event = UserEvent::MessageStatusChanged { session_id: entry.session_id, message_id: message, status };
+        let event = UserEvent::MessageStatusChanged {
+            session_id: entry.session_id,
+            message_id: message,
+            status,
+        };
         self.publish(entry.user_id, &event).await;
     }
 
@@ -224,24 +252,47 @@ impl Turns {
             content: row.try_get("", "content")?,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
             last_error: row.try_get("", "last_error")?,
-            last_reply: row.try_get::<Option<uuid::Uuid>>("", "last_reply")?.map(MessageId),
+            last_reply: row
+                .try_get::<Option<uuid::Uuid>>("", "last_reply")?
+                .map(MessageId),
         }))
     }
 
     /// Steps 2-6 for a claimed message.
     async fn answer(&self, entry: &StreamEntry, claimed: &Claimed) -> Result<(), TurnError> {
-        let key = SessionKey { tenant: entry.tenant_id, user: entry.user_id, session: entry.session_id };
+        let key = SessionKey {
+            tenant: entry.tenant_id,
+            user: entry.user_id,
+            session: entry.session_id,
+        };
         self.forget_if_stale(key, claimed.last_reply);
-        let agent = self.agents.get_for_sender(entry.tenant_id, entry.user_id).await?;
+        let agent = self
+            .agents
+            .get_for_sender(entry.tenant_id, entry.user_id)
+            .await?;
         let history = self.memory.history(&self.db, key).await?;
         let knowledge = self
             .retriever
-            .retrieve(&self.db, entry.tenant_id, &claimed.content, self.config.retrieval_k, None)
+            .retrieve(
+                &self.db,
+                entry.tenant_id,
+                &claimed.content,
+                self.config.retrieval_k,
+                None,
+            )
             .await
-            .map_err(|e| TurnError::Transient { reason: format!("retrieval failed: {e}"), after: None })?;
+            .map_err(|e| TurnError::Transient {
+                reason: format!("retrieval failed: {e}"),
+                after: None,
+            })?;
         let sources: Vec<Source> = knowledge
             .iter()
-            .map(|k| Source { knowledge_id: k.id, title: k.title.clone(), category: k.category.clone(), score: k.score })
+            .map(|k| Source {
+                knowledge_id: k.id,
+                title: k.title.clone(),
+                category: k.category.clone(),
+                score: k.score,
+            })
             .collect();
         let prompt = agent.prompt(entry.user_id, claimed.content.clone(), knowledge, history)?;
 
@@ -251,7 +302,11 @@ impl Turns {
             let (session, reply_to, user) = (entry.session_id, claimed.id, entry.user_id);
             tokio::spawn(async move {
                 while let Some(delta) = rx.recv().await {
-                    let event = UserEvent::AgentReplyDelta { session_id: session, reply_to, delta };
+                    let event = UserEvent::AgentReplyDelta {
+                        session_id: session,
+                        reply_to,
+                        delta,
+                    };
                     if let Err(e) = publisher.to_user(user, &event).await {
                         tracing::warn!(error = %e, "could not publish a reply delta");
                     }
@@ -269,7 +324,9 @@ impl Turns {
             }
         };
 
-        let committed = self.commit(entry, claimed, &agent, &mut response, &sources, &sink).await;
+        let committed = self
+            .commit(entry, claimed, &agent, &mut response, &sources, &sink)
+            .await;
         // Every delta (also a note appended at commit) is published before the final reply.
         drop(sink);
         let _ = deltas.await;
@@ -287,7 +344,8 @@ impl Turns {
                 source_message_id: n.source_message_id,
                 created_at: n.created_at,
             };
-            self.publish(n.to_user_id, &UserEvent::Notification(payload)).await;
+            self.publish(n.to_user_id, &UserEvent::Notification(payload))
+                .await;
         }
         let event = UserEvent::AgentReply {
             session_id: entry.session_id,
@@ -295,11 +353,18 @@ impl Turns {
             message: MessagePayload::from(&reply),
         };
         self.publish(entry.user_id, &event).await;
-        self.status(entry, claimed.id, MessageStatus::Answered).await;
+        self.status(entry, claimed.id, MessageStatus::Answered)
+            .await;
         self.memory.record(
             key,
-            Turn { role: MessageRole::User, content: claimed.content.clone() },
-            Turn { role: MessageRole::Assistant, content: reply.content.clone() },
+            Turn {
+                role: MessageRole::User,
+                content: claimed.content.clone(),
+            },
+            Turn {
+                role: MessageRole::Assistant,
+                content: reply.content.clone(),
+            },
         );
         self.remember(entry.session_id, reply.id);
         Ok(())
@@ -314,16 +379,32 @@ impl Turns {
         response: &mut LlmResponse,
         sources: &[Source],
         sink: &DeltaPublisher,
-    ) -> Result<Option<(message::Model, Vec<entity::notification::Model>, Option<UserSummary>)>, TurnError> {
+    ) -> Result<
+        Option<(
+            message::Model,
+            Vec<entity::notification::Model>,
+            Option<UserSummary>,
+        )>,
+        TurnError,
+    > {
         let txn = self.db.begin_in_tenant(entry.tenant_id).await?;
         let context = agent.action_context(entry.user_id, claimed.id);
-        let applied = agent.actions().apply(&txn, &response.actions, &context).await?;
+        let applied = agent
+            .actions()
+            .apply(&txn, &response.actions, &context)
+            .await?;
         // A reply that says "done" about an action that was not done would mislead: say so.
         let not_done: Vec<String> = applied
             .records
             .iter()
             .filter(|r| r.status != ActionStatus::Executed)
-            .map(|r| format!("{} was not done: {}", r.kind, r.error.as_deref().unwrap_or("refused")))
+            .map(|r| {
+                format!(
+                    "{} was not done: {}",
+                    r.kind,
+                    r.error.as_deref().unwrap_or("refused")
+                )
+            })
             .collect();
         if !not_done.is_empty() {
             let note = format!("\n\n(Note: {}.)", not_done.join("; "));
@@ -334,7 +415,10 @@ impl Turns {
         let metadata = ReplyMetadata {
             actions: applied.records,
             sources: sources.to_vec(),
-            usage: TokenUsage { prompt_tokens: response.usage.prompt_tokens, output_tokens: response.usage.output_tokens },
+            usage: TokenUsage {
+                prompt_tokens: response.usage.prompt_tokens,
+                output_tokens: response.usage.output_tokens,
+            },
         };
         let reply = message::Model {
             id: MessageId::new(),
@@ -351,7 +435,10 @@ impl Turns {
             metadata: serde_json::to_value(&metadata).unwrap_or_default(),
             created_at: now,
         };
-        match message::Entity::insert(reply.clone().into_active_model()).exec(&txn).await {
+        match message::Entity::insert(reply.clone().into_active_model())
+            .exec(&txn)
+            .await
+        {
             Ok(_) => {}
             Err(e) => {
                 let e = DbError::from(e);
@@ -370,7 +457,11 @@ impl Turns {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "UPDATE sessions SET last_message_at = $3 WHERE tenant_id = $1 AND id = $2",
-            [entry.tenant_id.uuid().into(), entry.session_id.uuid().into(), now.into()],
+            [
+                entry.tenant_id.uuid().into(),
+                entry.session_id.uuid().into(),
+                now.into(),
+            ],
         ))
         .await?;
         record_usage(&txn, response).await?;
@@ -383,7 +474,12 @@ impl Turns {
     }
 
     /// Ends a message FAILED with `reason` (unless it already has an outcome).
-    async fn fail(&self, entry: &StreamEntry, message: MessageId, reason: &str) -> Result<(), TurnError> {
+    async fn fail(
+        &self,
+        entry: &StreamEntry,
+        message: MessageId,
+        reason: &str,
+    ) -> Result<(), TurnError> {
         let txn = self.db.begin_in_tenant(entry.tenant_id).await?;
         let changed = txn
             .execute_raw(Statement::from_sql_and_values(
@@ -397,7 +493,11 @@ impl Turns {
         txn.commit().await?;
         if changed == 1 {
             tracing::warn!(message.id = %message, reason, "message failed");
-            let event = UserEvent::MessageFailed { session_id: entry.session_id, message_id: message, error: reason.to_owned() };
+            let event = UserEvent::MessageFailed {
+                session_id: entry.session_id,
+                message_id: message,
+                error: reason.to_owned(),
+            };
             self.publish(entry.user_id, &event).await;
             self.status(entry, message, MessageStatus::Failed).await;
         }
@@ -405,7 +505,12 @@ impl Turns {
     }
 
     /// Puts a message back to QUEUED after a transient failure, remembering why.
-    async fn requeue(&self, entry: &StreamEntry, message: MessageId, reason: &str) -> Result<(), TurnError> {
+    async fn requeue(
+        &self,
+        entry: &StreamEntry,
+        message: MessageId,
+        reason: &str,
+    ) -> Result<(), TurnError> {
         let txn = self.db.begin_in_tenant(entry.tenant_id).await?;
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -420,7 +525,10 @@ impl Turns {
     }
 
     fn backoff(&self, attempts: u32) -> Duration {
-        let exp = self.config.base_backoff.saturating_mul(2_u32.saturating_pow(attempts.saturating_sub(1)));
+        let exp = self
+            .config
+            .base_backoff
+            .saturating_mul(2_u32.saturating_pow(attempts.saturating_sub(1)));
         let capped = exp.min(self.config.max_backoff);
         // Up to a quarter of jitter, so that retries of many sessions do not stampede.
         let jitter = capped.mul_f64(rand::random::<f64>() * 0.25);
@@ -428,14 +536,22 @@ impl Turns {
     }
 
     fn forget_if_stale(&self, key: SessionKey, last_reply: Option<MessageId>) {
-        let remembered = self.remembered.lock().unwrap_or_else(PoisonError::into_inner).get(&key.session).copied();
+        let remembered = self
+            .remembered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key.session)
+            .copied();
         if remembered != last_reply {
             self.memory.forget(key);
         }
     }
 
     fn remember(&self, session: SessionId, reply: MessageId) {
-        let mut remembered = self.remembered.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut remembered = self
+            .remembered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if remembered.len() >= MAX_REMEMBERED {
             remembered.clear();
         }
@@ -469,10 +585,16 @@ impl SessionHandler for Turns {
             Ok(Some(claimed)) => claimed,
             Ok(None) => return Ok(None),
             Err(TurnError::Transient { reason, after }) => {
-                return Err(Retry { after: after.unwrap_or(self.config.base_backoff), reason });
+                return Err(Retry {
+                    after: after.unwrap_or(self.config.base_backoff),
+                    reason,
+                });
             }
             Err(TurnError::Permanent(reason)) => {
-                return Err(Retry { after: self.config.max_backoff, reason });
+                return Err(Retry {
+                    after: self.config.max_backoff,
+                    reason,
+                });
             }
         };
         if claimed.attempts > self.config.max_attempts {
@@ -483,23 +605,36 @@ impl SessionHandler for Turns {
             );
             return match self.fail(entry, claimed.id, &reason).await {
                 Ok(()) => Ok(Some(claimed.id)),
-                Err(e) => Err(Retry { after: self.config.base_backoff, reason: format!("{e:?}") }),
+                Err(e) => Err(Retry {
+                    after: self.config.base_backoff,
+                    reason: format!("{e:?}"),
+                }),
             };
         }
-        self.status(entry, claimed.id, MessageStatus::Processing).await;
+        self.status(entry, claimed.id, MessageStatus::Processing)
+            .await;
         let outcome = self.answer(entry, &claimed).await;
         let recovery = match outcome {
             Ok(()) => return Ok(Some(claimed.id)),
-            Err(TurnError::Permanent(reason)) => self.fail(entry, claimed.id, &reason).await.map(|()| None),
-            Err(TurnError::Transient { reason, after }) => self
-                .requeue(entry, claimed.id, &reason)
-                .await
-                .map(|()| Some(Retry { after: after.unwrap_or_else(|| self.backoff(claimed.attempts)), reason })),
+            Err(TurnError::Permanent(reason)) => {
+                self.fail(entry, claimed.id, &reason).await.map(|()| None)
+            }
+            Err(TurnError::Transient { reason, after }) => {
+                self.requeue(entry, claimed.id, &reason).await.map(|()| {
+                    Some(Retry {
+                        after: after.unwrap_or_else(|| self.backoff(claimed.attempts)),
+                        reason,
+                    })
+                })
+            }
         };
         match recovery {
             Ok(None) => Ok(Some(claimed.id)),
             Ok(Some(retry)) => Err(retry),
-            Err(e) => Err(Retry { after: self.backoff(claimed.attempts), reason: format!("{e:?}") }),
+            Err(e) => Err(Retry {
+                after: self.backoff(claimed.attempts),
+                reason: format!("{e:?}"),
+            }),
         }
     }
 }

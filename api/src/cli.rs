@@ -367,8 +367,12 @@ async fn announce_llm(state: &AppState) {
         Ok(Err(e)) if !e.retryable() => {
             tracing::error!(llm.provider = %state.llm.name(), error = %e, "the LLM provider refuses requests; messages will fail until this is fixed");
         }
-        Ok(Err(e)) => tracing::warn!(llm.provider = %state.llm.name(), error = %e, "the LLM provider is not answering yet"),
-        Err(_) => tracing::warn!(llm.provider = %state.llm.name(), "the LLM provider check timed out"),
+        Ok(Err(e)) => {
+            tracing::warn!(llm.provider = %state.llm.name(), error = %e, "the LLM provider is not answering yet")
+        }
+        Err(_) => {
+            tracing::warn!(llm.provider = %state.llm.name(), "the LLM provider check timed out")
+        }
     }
 }
 

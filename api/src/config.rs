@@ -92,7 +92,7 @@ pub struct Config {
     /// (`off`, with separate `concierge worker` processes).
     pub run_agent: bool,
     /// The agent runtime: `WORKER_CONCURRENCY`, `AGENT_MAX_ATTEMPTS`, `RETRIEVAL_TOP_K`,
-    /// `STREAM_RECLAIM_IDLE`, `STREAM_SWEEP_INTERVAL`, `STREAM_SWEEP_MIN_AGE`, `SESSION_LEASE_TTL`,
+    /// `STREAM_RECLAIM_IDLE`, `STREAM_RECLAIM_INTERVAL`, `STREAM_SWEEP_INTERVAL`, `STREAM_SWEEP_MIN_AGE`, `SESSION_LEASE_TTL`,
     /// `SESSION_MEMORY_TURNS`, `SESSION_MEMORY_TOKENS`, `SESSION_MEMORY_TTL`,
     /// `SESSION_MEMORY_MAX_SESSIONS`, `TENANT_AGENT_TTL`, `SHUTDOWN_DRAIN_TIMEOUT`.
     pub runtime: RuntimeConfig,
@@ -165,17 +165,20 @@ fn runtime_config(r: &mut Reader<'_>) -> RuntimeConfig {
     );
     let concurrency: usize = r.parse("WORKER_CONCURRENCY", c.concurrency, "a number of messages");
     if concurrency == 0 {
-        r.errors.push("WORKER_CONCURRENCY must be at least 1".into());
+        r.errors
+            .push("WORKER_CONCURRENCY must be at least 1".into());
     }
     let max_attempts = r.parse("AGENT_MAX_ATTEMPTS", t.max_attempts, "a number of attempts");
     if max_attempts == 0 {
-        r.errors.push("AGENT_MAX_ATTEMPTS must be at least 1".into());
+        r.errors
+            .push("AGENT_MAX_ATTEMPTS must be at least 1".into());
     }
     RuntimeConfig {
         consumer: ConsumerConfig {
             concurrency,
             max_held: concurrency.saturating_mul(4).max(c.max_held),
             reclaim_idle: r.duration("STREAM_RECLAIM_IDLE", c.reclaim_idle),
+            reclaim_interval: r.duration("STREAM_RECLAIM_INTERVAL", c.reclaim_interval),
             sweep_interval: r.duration("STREAM_SWEEP_INTERVAL", c.sweep_interval),
             sweep_min_age: r.duration("STREAM_SWEEP_MIN_AGE", c.sweep_min_age),
             lease_ttl: r.duration("SESSION_LEASE_TTL", c.lease_ttl),
@@ -188,11 +191,21 @@ fn runtime_config(r: &mut Reader<'_>) -> RuntimeConfig {
         },
         memory: MemoryConfig {
             max_turns: r.parse("SESSION_MEMORY_TURNS", m.max_turns, "a number of turns"),
-            token_budget: r.parse("SESSION_MEMORY_TOKENS", m.token_budget, "a number of tokens"),
+            token_budget: r.parse(
+                "SESSION_MEMORY_TOKENS",
+                m.token_budget,
+                "a number of tokens",
+            ),
             idle_ttl: r.duration("SESSION_MEMORY_TTL", m.idle_ttl),
-            max_sessions: r.parse("SESSION_MEMORY_MAX_SESSIONS", m.max_sessions, "a number of sessions"),
+            max_sessions: r.parse(
+                "SESSION_MEMORY_MAX_SESSIONS",
+                m.max_sessions,
+                "a number of sessions",
+            ),
         },
-        tenants: TenantAgentConfig { idle_ttl: r.duration("TENANT_AGENT_TTL", a.idle_ttl) },
+        tenants: TenantAgentConfig {
+            idle_ttl: r.duration("TENANT_AGENT_TTL", a.idle_ttl),
+        },
         drain_timeout: r.duration("SHUTDOWN_DRAIN_TIMEOUT", Duration::from_secs(20)),
     }
 }

@@ -134,6 +134,9 @@ pub fn build_embedder(config: &Config) -> Arc<dyn Embedder> {
 /// # Errors
 /// [`ApiError::Invalid`] when the provider cannot be built (a malformed base URL).
 pub fn build_llm(config: &Config) -> Result<Arc<dyn LlmProvider>, ApiError> {
-    let provider = config.llm.build_provider().map_err(|e| ApiError::Invalid(format!("LLM configuration: {e}")))?;
+    let provider = config
+        .llm
+        .build_provider()
+        .map_err(|e| ApiError::Invalid(format!("LLM configuration: {e}")))?;
     Ok(provider.unwrap_or_else(|| Arc::new(OfflineProvider)))
 }

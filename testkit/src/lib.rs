@@ -4,7 +4,8 @@
 //!   has every migration applied. The template is built once per migration fingerprint and shared
 //!   by all test processes (creation is serialised by an advisory lock), so tests run in parallel
 //!   and never share state. The database is dropped when the [`TestDb`] is.
-//! - [`redis_prefix`] gives each test its own Redis key prefix.
+//! - [`redis_prefix`] gives each test its own Redis key prefix; [`redis_server::RedisServer`] a
+//!   Redis of its own, for tests that stop and start it.
 //! - [`fake_llm`] runs local fake Gemini and OpenAI-compatible servers (for the LLM providers'
 //!   tests, end-to-end tests and benchmarks).
 //!
@@ -12,6 +13,7 @@
 //! same variables the services script reads) point the tests elsewhere.
 
 pub mod fake_llm;
+pub mod redis_server;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -24,8 +24,8 @@ pub struct TestApp {
     pub url: String,
     /// The server's state (its database pool, publisher, ...).
     pub state: AppState,
-    /// The database (dropped with the app).
-    pub db: TestDb,
+    /// The database (dropped with the last app using it).
+    pub db: std::sync::Arc<TestDb>,
     /// The Redis key prefix of this app.
     pub prefix: String,
     http: reqwest::Client,
@@ -67,14 +67,38 @@ impl TestApp {
 
     /// A server with the demo data and extra configuration.
     pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
-        let db = TestDb::new().await;
+        let db = std::sync::Arc::new(TestDb::new().await);
+        Self::spawn_on(db, testkit::redis_prefix(), extra, None).await
+    }
+
+    /// A server answering with `llm` (a scripted provider) instead of the configured one.
+    pub async fn spawn_with_llm(
+        extra: &[(&str, &str)],
+        llm: std::sync::Arc<dyn agent::llm::LlmProvider>,
+    ) -> Self {
+        let db = std::sync::Arc::new(TestDb::new().await);
+        Self::spawn_on(db, testkit::redis_prefix(), extra, Some(llm)).await
+    }
+
+    /// A server on an existing database (seeded unless it already is) and Redis prefix.
+    pub async fn spawn_on(
+        db: std::sync::Arc<TestDb>,
+        prefix: String,
+        extra: &[(&str, &str)],
+        llm: Option<std::sync::Arc<dyn agent::llm::LlmProvider>>,
+    ) -> Self {
+        if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {
+            api::telemetry::init(api::config::LogFormat::Human);
+        }
         api::seed::seed_demo(&db.db, &agent::embedding::HashEmbedder)
             .await
             .expect("seeding the demo");
-        let prefix = testkit::redis_prefix();
-        let state = AppState::new(test_config(&db, &prefix, extra))
+        let mut state = AppState::new(test_config(&db, &prefix, extra))
             .await
             .expect("app state");
+        if let Some(llm) = llm {
+            state.llm = llm;
+        }
         let server = Server::bind(state.clone()).await.expect("binding");
         let url = format!("http://{}", server.local_addr().expect("address"));
         tokio::spawn(server.run());
@@ -85,6 +109,13 @@ impl TestApp {
             prefix,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Stops the server: no new work, in-flight work drained (as on SIGTERM).
+    pub async fn stop(&self) {
+        self.state.shutdown.cancel();
+        self.state.tasks.close();
+        self.state.tasks.wait().await;
     }
 
     /// POSTs a GraphQL request; returns the JSON body.

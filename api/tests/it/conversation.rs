@@ -1,10 +1,14 @@
 //! `sendMessage`, `sessions` and `conversation`: validation, sessions created and continued,
-//! idempotency, the stream entry, pagination.
+//! idempotency, the stream entry, pagination. The agent runtime is off here: these tests look at
+//! exactly what the API stores (the agent's answers are tested in `agent`).
 
 use fred::interfaces::StreamsInterface;
 use serde_json::{Value, json};
 
 use crate::app::{TestApp, code};
+
+/// The API without the agent runtime.
+const API_ONLY: &[(&str, &str)] = &[("AGENT_RUNTIME", "off")];
 
 const SEND: &str = "mutation($c: String!, $s: ID, $k: String) { sendMessage(input: { content: $c, sessionId: $s, \
                     clientMessageId: $k }) { message { id status content role sessionId } session { id title messageCount } } }";
@@ -35,7 +39,7 @@ async fn stream_len(app: &TestApp) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_message_stores_it_queued_in_a_new_session_and_enqueues_it() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(API_ONLY).await;
     let maria = app.login("maria@sole.example").await;
     let body = send(
         &app,
@@ -67,7 +71,7 @@ async fn send_message_stores_it_queued_in_a_new_session_and_enqueues_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_is_validated_after_trimming() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(API_ONLY).await;
     let maria = app.login("maria@sole.example").await;
     for bad in [
         "",
@@ -99,7 +103,7 @@ async fn content_is_validated_after_trimming() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_client_message_id_returns_the_same_message_and_enqueues_nothing_new() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(API_ONLY).await;
     let maria = app.login("maria@sole.example").await;
     let first = send(&app, &maria, "Order more flour", None, Some("k-1")).await;
     let second = send(&app, &maria, "Order more flour", None, Some("k-1")).await;
@@ -140,7 +144,7 @@ async fn the_same_client_message_id_returns_the_same_message_and_enqueues_nothin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_and_conversations_paginate_with_cursors() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(API_ONLY).await;
     let maria = app.login("maria@sole.example").await;
     let mut sessions = Vec::new();
     for i in 0..3 {

@@ -1,6 +1,8 @@
 //! Integration tests of the API and the `concierge` binary against real Postgres and Redis.
 
 #[cfg(test)]
+mod agent;
+#[cfg(test)]
 mod app;
 #[cfg(test)]
 mod auth;
@@ -14,11 +16,11 @@ mod conversation;
 mod isolation;
 #[cfg(test)]
 mod limits;
+mod llm;
 #[cfg(test)]
 mod notifications;
 #[cfg(test)]
 mod subscriptions;
-mod llm;
 #[cfg(test)]
 mod support;
 #[cfg(test)]

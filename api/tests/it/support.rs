@@ -75,3 +75,59 @@ pub async fn spawn_server(db: &TestDb, env: &[(&str, &str)]) -> ServerProcess {
         .expect("concierge serve did not start within 60 s");
     ServerProcess { child, url }
 }
+
+/// A `concierge worker` process.
+pub struct WorkerProcess {
+    /// The process (killed on drop).
+    pub child: tokio::process::Child,
+}
+
+impl WorkerProcess {
+    /// Kills the process with SIGKILL, as a crash would, and waits for it to exit.
+    pub async fn kill9(&mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        self.child
+            .wait()
+            .await
+            .expect("waiting for the killed worker");
+    }
+}
+
+/// Starts `concierge worker` against `db` and the Redis `prefix`, with extra environment, and
+/// waits until it says it runs.
+pub async fn spawn_worker(db: &TestDb, prefix: &str, env: &[(&str, &str)]) -> WorkerProcess {
+    use tokio::io::AsyncBufReadExt;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_concierge"));
+    command
+        .arg("worker")
+        .env("DATABASE_URL", db.app_url())
+        .env("REDIS_URL", testkit::redis_url())
+        .env("REDIS_KEY_PREFIX", prefix)
+        .env("LLM_PROVIDER", "offline")
+        .env("EMBEDDER", "hash")
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting concierge worker");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let wait = async {
+        while let Some(line) = lines.next_line().await.expect("reading worker output") {
+            if line.starts_with("Concierge worker is running") {
+                return;
+            }
+        }
+        panic!("concierge worker exited before running");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+        .await
+        .expect("concierge worker did not start within 60 s");
+    // Keep draining its output so the pipe never fills.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    WorkerProcess { child }
+}

@@ -67,14 +67,7 @@ pub struct User {
 
 impl From<&user::Model> for User {
     fn from(u: &user::Model) -> Self {
-        Self {
-            id: id(u.id),
-            name: u.name.clone(),
-            email: u.email.clone(),
-            role: u.role.into(),
-            title: u.title.clone(),
-            created_at: u.created_at,
-        }
+        Self::from(&agent::bus::UserSummary::from(u))
     }
 }
 

@@ -1,0 +1,7 @@
+//! Integration tests of the agent crate against real Postgres (and local fake servers for the
+//! embedding APIs of other companies).
+
+#[cfg(test)]
+mod embedding;
+#[cfg(test)]
+mod support;

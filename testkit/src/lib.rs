@@ -5,9 +5,12 @@
 //!   by all test processes (creation is serialised by an advisory lock), so tests run in parallel
 //!   and never share state. The database is dropped when the [`TestDb`] is.
 //! - [`redis_prefix`] gives each test its own Redis key prefix.
+//! - [`fake_embed::FakeEmbedServer`] is a local fake of the Gemini and OpenAI embedding APIs.
 //!
 //! The services come from `just services`; `CONCIERGE_PG_PORT` and `CONCIERGE_REDIS_PORT` (the
 //! same variables the services script reads) point the tests elsewhere.
+
+pub mod fake_embed;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -4,4 +4,6 @@
 #[cfg(test)]
 mod embedding;
 #[cfg(test)]
+mod embedding_http;
+#[cfg(test)]
 mod support;

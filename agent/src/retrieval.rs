@@ -1,9 +1,43 @@
 //! Retrieval: the knowledge chunks of a tenant most relevant to a message. The agent retrieves
 //! for every message and gives exactly those chunks to the LLM; the assistant message lists them
-//! as its sources.
+//! as its sources. The `searchKnowledge` query shows managers the same search.
+//!
+//! [`VectorRetriever`] embeds the text with the configured [`Embedder`] and asks Postgres for the
+//! nearest chunks by cosine distance ([`nearest`]), inside a [`entity::TenantTxn`] (so
+//! row-level security applies as a second wall) and only among vectors of the embedder's model
+//! (vectors of different models are not comparable). Scores are cosine similarities.
+//!
+//! # How the search uses the HNSW index
+//!
+//! An HNSW index scan yields candidates in distance order *before* the `WHERE` clause and the
+//! row-level security policy filter them. With a plain scan (`ef_search` candidates, 40 by
+//! default) a tenant holding 1% of the table gets on average 0.4 of its own rows: often none.
+//! pgvector 0.8's iterative scans fix that: with `hnsw.iterative_scan = relaxed_order` the scan
+//! keeps walking the graph until the query's `LIMIT` is filled or it has visited
+//! `hnsw.max_scan_tuples` tuples. The search sets these with `SET LOCAL` in its transaction, so
+//! they never leak to other queries on the pooled connection. `relaxed_order` may return rows
+//! slightly out of distance order; they are sorted again here.
+//!
+//! Two more safeguards:
+//! - The planner prices exact search (read every row of the tenant, sort by distance) as cheap
+//!   for tenants up to about a tenth of the table, but each 1536-dimension vector is stored out
+//!   of line (TOAST) and costs a separate fetch, so that plan is slower than the index by an
+//!   order of magnitude on large tables (see `docs/BENCHMARKS.md`). The search therefore
+//!   disables sorting for its one statement (`SET LOCAL enable_sort = off`): the only plan that
+//!   returns rows in distance order without a sort is the HNSW index scan.
+//! - When a tenant is so small a part of the table that `max_scan_tuples` runs out before the
+//!   limit is filled, or simply has fewer chunks than asked for, the search falls back to an exact
+//!   scan of the tenant's rows (cheap precisely because there are few of them). So a tenant with
+//!   at least `limit` chunks of the model always gets `limit` results.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use entity::{Db, KnowledgeId, TenantId};
+use chrono::{DateTime, Utc};
+use entity::{Db, DbError, KnowledgeId, TenantId, TenantTxn};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
+
+use crate::embedding::{Embedder, Embedding};
 
 /// One retrieved chunk, as the prompt and the sources show it.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,6 +54,17 @@ pub struct KnowledgeChunk {
     pub score: f32,
 }
 
+/// One search result with what `searchKnowledge` shows besides the chunk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KnowledgeHit {
+    /// The chunk and its score.
+    pub chunk: KnowledgeChunk,
+    /// The model of its embedding (always the searching embedder's).
+    pub embedding_model: String,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+}
+
 /// Retrieval failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RetrievalError {
@@ -28,7 +73,13 @@ pub enum RetrievalError {
     Embed(#[from] crate::embedding::EmbedError),
     /// The search failed.
     #[error(transparent)]
-    Db(#[from] entity::DbError),
+    Db(#[from] DbError),
+}
+
+impl From<sea_orm::DbErr> for RetrievalError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Db(err.into())
+    }
 }
 
 /// Finds a tenant's chunks relevant to a text.
@@ -47,4 +98,301 @@ pub trait Retriever: Send + Sync + std::fmt::Debug {
         limit: usize,
         category: Option<&str>,
     ) -> Result<Vec<KnowledgeChunk>, RetrievalError>;
+}
+
+/// Most results one search returns (the contract's `searchKnowledge(limit)` is clamped to it).
+pub const MAX_LIMIT: usize = 50;
+
+/// Knobs of the HNSW scan, set per search with `SET LOCAL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SearchTuning {
+    /// `hnsw.ef_search`: candidates kept per step of the graph walk. Higher: better recall,
+    /// slower.
+    pub ef_search: u32,
+    /// `hnsw.max_scan_tuples`: where an iterative scan gives up (then the exact fallback runs).
+    pub max_scan_tuples: u32,
+}
+
+impl Default for SearchTuning {
+    /// `ef_search` 40 is pgvector's default and measured recall@5 above 0.99 on the benchmark's
+    /// 100,000 chunks (`docs/BENCHMARKS.md`); `max_scan_tuples` 20,000 is pgvector's default:
+    /// enough for a tenant holding 0.1% of the table to fill a top-5.
+    fn default() -> Self {
+        Self {
+            ef_search: 40,
+            max_scan_tuples: 20_000,
+        }
+    }
+}
+
+/// Searches `tenant_knowledge` by vector similarity with the configured embedder.
+#[derive(Clone, Debug)]
+pub struct VectorRetriever {
+    embedder: Arc<dyn Embedder>,
+    tuning: SearchTuning,
+}
+
+impl VectorRetriever {
+    /// A retriever that embeds queries with `embedder` and compares them with chunks of
+    /// `embedder.model()` only.
+    #[must_use]
+    pub fn new(embedder: Arc<dyn Embedder>) -> Self {
+        Self {
+            embedder,
+            tuning: SearchTuning::default(),
+        }
+    }
+
+    /// The same retriever with other scan settings.
+    #[must_use]
+    pub const fn with_tuning(mut self, tuning: SearchTuning) -> Self {
+        self.tuning = tuning;
+        self
+    }
+
+    /// The embedder it searches with.
+    #[must_use]
+    pub const fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    /// The `limit` (at most [`MAX_LIMIT`]) chunks of `tenant` nearest to `query`, best first,
+    /// optionally only of `category`, with their model and creation time (for
+    /// `searchKnowledge`).
+    ///
+    /// # Errors
+    /// [`RetrievalError`] when embedding or searching fails.
+    pub async fn search(
+        &self,
+        db: &Db,
+        tenant: TenantId,
+        query: &str,
+        limit: usize,
+        category: Option<&str>,
+    ) -> Result<Vec<KnowledgeHit>, RetrievalError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let vector = self.embedder.embed_query(query).await?;
+        nearest(
+            db,
+            tenant,
+            &Query {
+                model: self.embedder.model(),
+                vector: &vector,
+                limit,
+                category,
+            },
+            self.tuning,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl Retriever for VectorRetriever {
+    async fn retrieve(
+        &self,
+        db: &Db,
+        tenant: TenantId,
+        query: &str,
+        limit: usize,
+        category: Option<&str>,
+    ) -> Result<Vec<KnowledgeChunk>, RetrievalError> {
+        Ok(self
+            .search(db, tenant, query, limit, category)
+            .await?
+            .into_iter()
+            .map(|hit| hit.chunk)
+            .collect())
+    }
+}
+
+/// A nearest-neighbour query.
+#[derive(Clone, Copy, Debug)]
+pub struct Query<'a> {
+    /// Only vectors of this embedding model are compared.
+    pub model: &'a str,
+    /// The query vector.
+    pub vector: &'a Embedding,
+    /// How many results (clamped to [`MAX_LIMIT`]).
+    pub limit: usize,
+    /// Only chunks of this category, if given.
+    pub category: Option<&'a str>,
+}
+
+/// The columns every search returns.
+const COLUMNS: &str = "id, title, category, content, created_at, embedding <=> $1 AS distance";
+
+/// The statement of the index search: ordered by the indexed operator so the HNSW index can
+/// answer it.
+fn index_sql(category: bool) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM tenant_knowledge \
+         WHERE tenant_id = $2 AND embedding_model = $3{} \
+         ORDER BY embedding <=> $1 LIMIT $4",
+        if category { " AND category = $5" } else { "" }
+    )
+}
+
+/// The exact search: `OFFSET 0` keeps the subquery from being flattened, so the ordering is on
+/// a computed column no index can serve, and every row of the tenant is compared.
+fn exact_sql(category: bool) -> String {
+    format!(
+        "SELECT * FROM (SELECT {COLUMNS} FROM tenant_knowledge \
+         WHERE tenant_id = $2 AND embedding_model = $3{} OFFSET 0) AS candidates \
+         ORDER BY distance LIMIT $4",
+        if category { " AND category = $5" } else { "" }
+    )
+}
+
+fn values(tenant: TenantId, q: &Query<'_>) -> Vec<Value> {
+    let limit = i64::try_from(q.limit.min(MAX_LIMIT)).unwrap_or(1);
+    let mut v: Vec<Value> = vec![
+        sea_orm::prelude::PgVector::from(q.vector.clone()).into(),
+        tenant.uuid().into(),
+        q.model.to_owned().into(),
+        limit.into(),
+    ];
+    if let Some(c) = q.category {
+        v.push(c.trim().to_lowercase().into());
+    }
+    v
+}
+
+/// Scopes the HNSW scan of the current transaction (see the module documentation).
+async fn tune(txn: &TenantTxn, tuning: SearchTuning) -> Result<(), sea_orm::DbErr> {
+    // Integers formatted by us: no injection possible.
+    txn.execute_unprepared(&format!(
+        "SET LOCAL hnsw.iterative_scan = relaxed_order; \
+         SET LOCAL hnsw.ef_search = {}; \
+         SET LOCAL hnsw.max_scan_tuples = {}; \
+         SET LOCAL enable_sort = off",
+        tuning.ef_search.clamp(1, 1000),
+        tuning.max_scan_tuples.max(1),
+    ))
+    .await
+    .map(|_| ())
+}
+
+fn hit(row: &QueryResult, model: &str) -> Result<KnowledgeHit, sea_orm::DbErr> {
+    let distance: f64 = row.try_get("", "distance")?;
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a similarity in [0, 1] loses nothing that matters as f32"
+    )]
+    let score = (1.0 - distance).clamp(0.0, 1.0) as f32;
+    Ok(KnowledgeHit {
+        chunk: KnowledgeChunk {
+            id: KnowledgeId(row.try_get("", "id")?),
+            title: row.try_get("", "title")?,
+            category: row.try_get("", "category")?,
+            content: row.try_get("", "content")?,
+            score,
+        },
+        embedding_model: model.to_owned(),
+        created_at: row.try_get("", "created_at")?,
+    })
+}
+
+/// The chunks of `tenant` nearest to `q.vector` among vectors of `q.model`, best first: the
+/// HNSW index with an iterative scan, then, if that found fewer than `q.limit`, an exact scan.
+///
+/// # Errors
+/// [`RetrievalError::Db`] when the database fails.
+pub async fn nearest(
+    db: &Db,
+    tenant: TenantId,
+    q: &Query<'_>,
+    tuning: SearchTuning,
+) -> Result<Vec<KnowledgeHit>, RetrievalError> {
+    let limit = q.limit.min(MAX_LIMIT);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let txn = db.begin_in_tenant(tenant).await?;
+    tune(&txn, tuning).await?;
+    let category = q.category.is_some();
+    let mut rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            index_sql(category),
+            values(tenant, q),
+        ))
+        .await?;
+    if rows.len() < limit {
+        tracing::debug!(tenant.id = %tenant, found = rows.len(), limit, "index search came up short; exact search");
+        rows = txn
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                exact_sql(category),
+                values(tenant, q),
+            ))
+            .await?;
+    }
+    txn.commit().await?;
+    let mut hits = rows
+        .iter()
+        .map(|row| hit(row, q.model))
+        .collect::<Result<Vec<_>, _>>()?;
+    // relaxed_order may be slightly out of order.
+    hits.sort_by(|a, b| b.chunk.score.total_cmp(&a.chunk.score));
+    Ok(hits)
+}
+
+/// Exact nearest neighbours (every row of the tenant compared), for measuring the index's
+/// recall and as the reference in tests.
+///
+/// # Errors
+/// [`RetrievalError::Db`] when the database fails.
+pub async fn nearest_exact(
+    db: &Db,
+    tenant: TenantId,
+    q: &Query<'_>,
+) -> Result<Vec<KnowledgeHit>, RetrievalError> {
+    let txn = db.begin_in_tenant(tenant).await?;
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            exact_sql(q.category.is_some()),
+            values(tenant, q),
+        ))
+        .await?;
+    txn.commit().await?;
+    rows.iter()
+        .map(|row| hit(row, q.model))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| RetrievalError::Db(DbError::from(e)))
+}
+
+/// The executed plan (`EXPLAIN ANALYZE`, text) of [`nearest`]'s index search with the same
+/// settings, as the application role in `tenant`'s scope: for tests and for operators checking
+/// that the HNSW index is used.
+///
+/// # Errors
+/// [`RetrievalError::Db`] when the database fails.
+pub async fn explain_nearest(
+    db: &Db,
+    tenant: TenantId,
+    q: &Query<'_>,
+    tuning: SearchTuning,
+) -> Result<String, RetrievalError> {
+    let txn = db.begin_in_tenant(tenant).await?;
+    tune(&txn, tuning).await?;
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "EXPLAIN (ANALYZE, COSTS OFF, BUFFERS OFF) {}",
+                index_sql(q.category.is_some())
+            ),
+            values(tenant, q),
+        ))
+        .await?;
+    txn.commit().await?;
+    let lines = rows
+        .iter()
+        .map(|r| r.try_get::<String>("", "QUERY PLAN"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(lines.join("\n"))
 }

@@ -14,12 +14,15 @@
 //! 3. [`m20261124_000003_enable_row_level_security`]: grants to the application role, one
 //!    policy per table, and the three `SECURITY DEFINER` functions that are the only
 //!    cross-tenant reads.
+//! 4. [`m20261125_100000_create_tenant_list_function`]: `concierge_list_tenants()`, for
+//!    re-embedding every tenant's knowledge.
 
 pub use sea_orm_migration::prelude::*;
 
 pub mod m20261124_000001_bootstrap_database;
 pub mod m20261124_000002_create_tables;
 pub mod m20261124_000003_enable_row_level_security;
+pub mod m20261125_100000_create_tenant_list_function;
 
 /// Applies Concierge's migrations in order.
 #[derive(Debug)]
@@ -32,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_bootstrap_database::Migration),
             Box::new(m20261124_000002_create_tables::Migration),
             Box::new(m20261124_000003_enable_row_level_security::Migration),
+            Box::new(m20261125_100000_create_tenant_list_function::Migration),
         ]
     }
 }

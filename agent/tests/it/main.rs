@@ -6,4 +6,8 @@ mod embedding;
 #[cfg(test)]
 mod embedding_http;
 #[cfg(test)]
+mod knowledge;
+#[cfg(test)]
+mod retrieval;
+#[cfg(test)]
 mod support;

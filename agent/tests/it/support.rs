@@ -29,3 +29,54 @@ pub fn local_embedder() -> Arc<LocalEmbedder> {
         })
         .clone()
 }
+
+/// Creates a tenant with this slug (as the owner role) and returns its id.
+pub async fn create_tenant(t: &testkit::TestDb, slug: &str) -> entity::TenantId {
+    use sea_orm::ConnectionTrait;
+    let id = entity::TenantId::new();
+    t.admin
+        .execute_unprepared(&format!(
+            "INSERT INTO tenants (id, slug, name, kind) VALUES ('{id}', '{slug}', '{slug}', 'OTHER')"
+        ))
+        .await
+        .unwrap();
+    id
+}
+
+/// Markdown with one section per `(title, body)`, under `category`.
+pub fn markdown(category: &str, sections: &[(&str, &str)]) -> String {
+    let mut doc = format!("---\ncategory: {category}\n---\n");
+    for (title, body) in sections {
+        doc.push_str(&format!("# {title}\n\n{body}\n\n"));
+    }
+    doc
+}
+
+/// An embedder that makes the hash embedder's vectors under another model name: a stand-in for
+/// "the configured embedder changed" in model-scoping and re-embedding tests.
+#[derive(Debug)]
+pub struct RenamedHash(pub &'static str);
+
+#[async_trait::async_trait]
+impl agent::embedding::Embedder for RenamedHash {
+    fn model(&self) -> &str {
+        self.0
+    }
+
+    async fn embed_documents(
+        &self,
+        texts: &[String],
+    ) -> Result<Vec<agent::embedding::Embedding>, agent::embedding::EmbedError> {
+        Ok(texts
+            .iter()
+            .map(|t| agent::embedding::HashEmbedder::embed(t))
+            .collect())
+    }
+
+    async fn embed_query(
+        &self,
+        text: &str,
+    ) -> Result<agent::embedding::Embedding, agent::embedding::EmbedError> {
+        Ok(agent::embedding::HashEmbedder::embed(text))
+    }
+}

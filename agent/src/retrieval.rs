@@ -241,7 +241,7 @@ fn exact_sql(category: bool) -> String {
     format!(
         "SELECT * FROM (SELECT {COLUMNS} FROM tenant_knowledge \
          WHERE tenant_id = $2 AND embedding_model = $3{} OFFSET 0) AS candidates \
-         ORDER BY distance LIMIT $4",
+         ORDER BY distance, id LIMIT $4",
         if category { " AND category = $5" } else { "" }
     )
 }
@@ -275,14 +275,15 @@ async fn tune(txn: &TenantTxn, tuning: SearchTuning) -> Result<(), sea_orm::DbEr
     .map(|_| ())
 }
 
-fn hit(row: &QueryResult, model: &str) -> Result<KnowledgeHit, sea_orm::DbErr> {
+/// A row as a hit, with its cosine distance (for ordering: scores are clamped, distances not).
+fn hit(row: &QueryResult, model: &str) -> Result<(f64, KnowledgeHit), sea_orm::DbErr> {
     let distance: f64 = row.try_get("", "distance")?;
     #[expect(
         clippy::cast_possible_truncation,
         reason = "a similarity in [0, 1] loses nothing that matters as f32"
     )]
     let score = (1.0 - distance).clamp(0.0, 1.0) as f32;
-    Ok(KnowledgeHit {
+    let hit = KnowledgeHit {
         chunk: KnowledgeChunk {
             id: KnowledgeId(row.try_get("", "id")?),
             title: row.try_get("", "title")?,
@@ -292,7 +293,18 @@ fn hit(row: &QueryResult, model: &str) -> Result<KnowledgeHit, sea_orm::DbErr> {
         },
         embedding_model: model.to_owned(),
         created_at: row.try_get("", "created_at")?,
-    })
+    };
+    Ok((distance, hit))
+}
+
+/// Rows as hits, nearest first; equally near ones by id, so the order is deterministic.
+fn ranked(rows: &[QueryResult], model: &str) -> Result<Vec<KnowledgeHit>, sea_orm::DbErr> {
+    let mut hits = rows
+        .iter()
+        .map(|row| hit(row, model))
+        .collect::<Result<Vec<_>, _>>()?;
+    hits.sort_by(|(da, a), (db, b)| da.total_cmp(db).then(a.chunk.id.cmp(&b.chunk.id)));
+    Ok(hits.into_iter().map(|(_, h)| h).collect())
 }
 
 /// The chunks of `tenant` nearest to `q.vector` among vectors of `q.model`, best first: the
@@ -331,13 +343,8 @@ pub async fn nearest(
             .await?;
     }
     txn.commit().await?;
-    let mut hits = rows
-        .iter()
-        .map(|row| hit(row, q.model))
-        .collect::<Result<Vec<_>, _>>()?;
-    // relaxed_order may be slightly out of order.
-    hits.sort_by(|a, b| b.chunk.score.total_cmp(&a.chunk.score));
-    Ok(hits)
+    // relaxed_order may be slightly out of order: rank again.
+    Ok(ranked(&rows, q.model)?)
 }
 
 /// Exact nearest neighbours (every row of the tenant compared), for measuring the index's
@@ -359,10 +366,7 @@ pub async fn nearest_exact(
         ))
         .await?;
     txn.commit().await?;
-    rows.iter()
-        .map(|row| hit(row, q.model))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| RetrievalError::Db(DbError::from(e)))
+    Ok(ranked(&rows, q.model)?)
 }
 
 /// The executed plan (`EXPLAIN ANALYZE`, text) of [`nearest`]'s index search with the same

@@ -56,6 +56,13 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Re-embed knowledge whose vectors were made by another model than the configured
+    /// EMBEDDER (run it after changing the embedder; chunks already current are skipped).
+    Reembed {
+        /// Only this tenant (by slug); every tenant without it.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Print a JWT for a user (for scripts and GraphiQL).
     Token {
         /// The user's email.
@@ -215,6 +222,13 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
                 "demo data ready: created {} tenants, {} users, {} knowledge chunks",
                 report.tenants, report.users, report.chunks
             ));
+            if report.reembedded > 0 {
+                say(&format!(
+                    "re-embedded {} demo knowledge chunks with {}",
+                    report.reembedded,
+                    state.embedder.model()
+                ));
+            }
         }
         Command::Tenant(TenantCommand::Create { slug, name, kind }) => {
             let db = connect(&config).await?;
@@ -287,6 +301,30 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
                 stored.len(),
                 files.len()
             ));
+        }
+        Command::Reembed { tenant } => {
+            let state = AppState::new(config).await?;
+            let embedder = state.embedder.as_ref();
+            let done = match tenant {
+                Some(slug) => {
+                    let id = tenant_by_slug(&state.db, &slug).await?;
+                    let report = agent::knowledge::reembed(&state.db, embedder, id, None).await?;
+                    vec![(slug, report)]
+                }
+                None => agent::knowledge::reembed_all(&state.db, embedder)
+                    .await?
+                    .into_iter()
+                    .map(|(t, report)| (t.slug, report))
+                    .collect(),
+            };
+            for (slug, report) in done {
+                say(&format!(
+                    "{slug}: re-embedded {} chunks with {} ({} already current)",
+                    report.reembedded,
+                    embedder.model(),
+                    report.current
+                ));
+            }
         }
         Command::Token { email, ttl } => {
             let db = connect(&config).await?;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use agent::embedding::{Embedder, HashEmbedder};
+use agent::embedding::{EmbedError, Embedder};
 use entity::Db;
 use entity::db::PoolOptions;
 use secrecy::ExposeSecret;
@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::JwtKeys;
-use crate::config::{Config, EmbedderKind};
+use crate::config::Config;
 use crate::error::ApiError;
 
 /// Connections in the Redis command pool: commands are pipelined, so a few suffice.
@@ -52,7 +52,7 @@ impl AppState {
     ///
     /// # Errors
     /// [`ApiError::Unavailable`] when Postgres cannot be reached; [`ApiError::Invalid`] for a
-    /// malformed Redis URL.
+    /// malformed Redis URL or an embedder that cannot be set up (local model files missing).
     pub async fn new(config: Config) -> Result<Self, ApiError> {
         let db = Db::connect(
             config.database_url.expose_secret(),
@@ -64,9 +64,15 @@ impl AppState {
         .await?;
         let redis = agent::redis::pool(config.redis_url.expose_secret(), REDIS_POOL_SIZE)
             .map_err(|e| ApiError::Invalid(format!("REDIS_URL: {e}")))?;
-        let embedder: Arc<dyn Embedder> = match config.embedder {
-            EmbedderKind::Hash => Arc::new(HashEmbedder),
-        };
+        let embedder = agent::embedding::build(&config.embedder)
+            .await
+            .map_err(|e| match e {
+                EmbedError::Unavailable(d) => ApiError::Unavailable(d),
+                other => {
+                    ApiError::Invalid(format!("EMBEDDER={}: {other}", config.embedder.provider()))
+                }
+            })?;
+        tracing::info!(embedder.model = embedder.model(), "embedder ready");
         Ok(Self {
             db,
             redis,

@@ -175,23 +175,30 @@ impl EmbedderConfig {
     }
 }
 
-/// Builds the configured embedder; the HTTP providers share `http`'s connection pool. Loading the
-/// local model reads about 90 MB and runs on the blocking pool.
+/// How long the HTTP embedders wait for a connection to their API.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Builds the configured embedder. Loading the local model reads about 90 MB and runs on the
+/// blocking pool; the HTTP providers get a client of their own (connection timeout
+/// [`CONNECT_TIMEOUT`], a time limit per request).
 ///
 /// # Errors
 /// [`EmbedError::Setup`] when the local model's files are missing or unreadable, or a setting is
 /// out of range.
-pub async fn build(
-    config: &EmbedderConfig,
-    http: &reqwest::Client,
-) -> Result<Arc<dyn Embedder>, EmbedError> {
+pub async fn build(config: &EmbedderConfig) -> Result<Arc<dyn Embedder>, EmbedError> {
+    let http = || {
+        reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| EmbedError::Setup(format!("HTTP client: {e}")))
+    };
     Ok(match config {
         EmbedderConfig::Hash => Arc::new(HashEmbedder),
         EmbedderConfig::Local { model_dir } => {
             Arc::new(LocalEmbedder::load_async(model_dir.clone()).await?)
         }
-        EmbedderConfig::Gemini(c) => Arc::new(GeminiEmbedder::new(http.clone(), c.clone())),
-        EmbedderConfig::OpenAi(c) => Arc::new(OpenAiEmbedder::new(http.clone(), c.clone())?),
+        EmbedderConfig::Gemini(c) => Arc::new(GeminiEmbedder::new(http()?, c.clone())),
+        EmbedderConfig::OpenAi(c) => Arc::new(OpenAiEmbedder::new(http()?, c.clone())?),
     })
 }
 

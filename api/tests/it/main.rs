@@ -3,4 +3,8 @@
 #[cfg(test)]
 mod cli;
 #[cfg(test)]
+mod eval;
+#[cfg(test)]
+mod knowledge_cli;
+#[cfg(test)]
 mod support;

@@ -5,6 +5,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # Run the binary from a debug build with the dependencies that matter optimised (see Cargo.toml).
 concierge := "cargo run --quiet --bin concierge --"
 
+# The embedder of `just dev` and `just seed`: the local model unless EMBEDDER says otherwise.
+embedder := env_var_or_default("EMBEDDER", "local")
+
 # List the tasks.
 default:
     @just --list
@@ -21,17 +24,29 @@ services-down:
 migrate: services
     {{concierge}} migrate
 
+# Download the local embedder's weights once (into .local/models/, git-ignored).
+models:
+    scripts/models.sh >/dev/null
+
 # Create the demo tenants, users and knowledge (idempotent).
-seed: migrate
-    {{concierge}} seed --demo
+seed: migrate models
+    EMBEDDER={{embedder}} {{concierge}} seed --demo
 
 # Set up everything and run the product: services, migrations, demo data, API.
 dev: seed
-    {{concierge}} serve
+    EMBEDDER={{embedder}} {{concierge}} serve
 
 # The whole test suite: formatting, lints, then every test against real Postgres and Redis.
-test: services lint
+test: services models lint
     cargo nextest run --workspace --no-fail-fast
+
+# The retrieval eval: recall@1, recall@5 and wrong-tenant hits per embedder on the demo knowledge.
+eval: services models
+    cargo nextest run -p api --run-ignored only --no-capture -E 'test(retrieval_eval)'
+
+# The benchmarks (add --quick for a fast, smaller run); the numbers go to docs/BENCHMARKS.md.
+bench *args: services models
+    cargo run --quiet -p bench -- --write docs/BENCHMARKS.md {{args}}
 
 # Format the code.
 fmt:

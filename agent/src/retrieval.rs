@@ -16,19 +16,33 @@
 //! keeps walking the graph until the query's `LIMIT` is filled or it has visited
 //! `hnsw.max_scan_tuples` tuples. The search sets these with `SET LOCAL` in its transaction, so
 //! they never leak to other queries on the pooled connection. `relaxed_order` may return rows
-//! slightly out of distance order; they are sorted again here.
+//! slightly out of distance order; they are ranked again here.
 //!
-//! Two more safeguards:
-//! - The planner prices exact search (read every row of the tenant, sort by distance) as cheap
-//!   for tenants up to about a tenth of the table, but each 1536-dimension vector is stored out
-//!   of line (TOAST) and costs a separate fetch, so that plan is slower than the index by an
-//!   order of magnitude on large tables (see `docs/BENCHMARKS.md`). The search therefore
-//!   disables sorting for its one statement (`SET LOCAL enable_sort = off`): the only plan that
-//!   returns rows in distance order without a sort is the HNSW index scan.
-//! - When a tenant is so small a part of the table that `max_scan_tuples` runs out before the
-//!   limit is filled, or simply has fewer chunks than asked for, the search falls back to an exact
-//!   scan of the tenant's rows (cheap precisely because there are few of them). So a tenant with
-//!   at least `limit` chunks of the model always gets `limit` results.
+//! Which scan a search uses depends on the tenant's size, decided per search by counting the
+//! tenant's rows (up to [`SearchTuning::exact_up_to`] + 1, through the `(tenant_id, id)` index):
+//!
+//! - A small tenant (at most `exact_up_to` chunks, 500 by default) is searched exactly: its rows
+//!   are read through the B-tree and sorted by distance. Exact and cheap for a few hundred rows,
+//!   and far cheaper than walking the graph past thousands of other tenants' vectors.
+//! - A larger tenant is searched through the HNSW index with the iterative scan. The search
+//!   disables sorting for its statement (`SET LOCAL enable_sort = off`), which leaves the index
+//!   scan as the only plan that returns rows in distance order: left to itself, Postgres prices
+//!   exact search of out-of-line (TOAST) 1536-dimension vectors far too cheaply and picks it
+//!   for tenants of a few thousand rows, where it is several times slower than the index.
+//!
+//! The threshold and `ef_search` come from `docs/BENCHMARKS.md`, which measures both scans and
+//! Postgres's own choice for a small, a medium and a large tenant.
+//!
+//! The plan depends on the tenant, so it must be made for each search: the driver caches
+//! prepared statements, and after five executions Postgres may switch a cached statement to a
+//! generic plan made without knowing the tenant (and with whatever settings were in force then),
+//! which would give every tenant the same plan. The search sets
+//! `plan_cache_mode = force_custom_plan` for its transaction.
+//!
+//! When the index scan gives up (`max_scan_tuples` reached) before the limit is filled, or the
+//! tenant simply has fewer chunks than asked for, the search runs an exact scan of the tenant's
+//! rows instead (cheap precisely because there are few of them). So a tenant with at least
+//! `limit` chunks of the model always gets `limit` results.
 
 use std::sync::Arc;
 
@@ -103,24 +117,32 @@ pub trait Retriever: Send + Sync + std::fmt::Debug {
 /// Most results one search returns (the contract's `searchKnowledge(limit)` is clamped to it).
 pub const MAX_LIMIT: usize = 50;
 
-/// Knobs of the HNSW scan, set per search with `SET LOCAL`.
+/// Knobs of the search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SearchTuning {
     /// `hnsw.ef_search`: candidates kept per step of the graph walk. Higher: better recall,
-    /// slower.
+    /// slower. The index scan filters by tenant after the walk, so a tenant holding a fifth of
+    /// the table sees a fifth of them.
     pub ef_search: u32,
     /// `hnsw.max_scan_tuples`: where an iterative scan gives up (then the exact fallback runs).
     pub max_scan_tuples: u32,
+    /// Tenants with at most this many chunks are searched exactly; larger ones through the HNSW
+    /// index (0: always the index).
+    pub exact_up_to: u32,
 }
 
 impl Default for SearchTuning {
-    /// `ef_search` 40 is pgvector's default and measured recall@5 above 0.99 on the benchmark's
-    /// 100,000 chunks (`docs/BENCHMARKS.md`); `max_scan_tuples` 20,000 is pgvector's default:
-    /// enough for a tenant holding 0.1% of the table to fill a top-5.
+    /// Measured on 100,000 chunks of 100 tenants (`docs/BENCHMARKS.md`): exact search costs
+    /// about 8 µs per row of the tenant (each vector is a TOAST fetch) and the index scan a few
+    /// milliseconds whatever the tenant's size, so they cross at a few hundred rows: 500.
+    /// `ef_search` 100 keeps recall@5 above 0.95 for a tenant holding a fifth of the table,
+    /// where pgvector's default of 40 measured about 0.92. `max_scan_tuples` 20,000 is
+    /// pgvector's default.
     fn default() -> Self {
         Self {
-            ef_search: 40,
+            ef_search: 100,
             max_scan_tuples: 20_000,
+            exact_up_to: 500,
         }
     }
 }
@@ -260,11 +282,12 @@ fn values(tenant: TenantId, q: &Query<'_>) -> Vec<Value> {
     v
 }
 
-/// Scopes the HNSW scan of the current transaction (see the module documentation).
+/// Scopes the HNSW index scan of the current transaction (see the module documentation).
 async fn tune(txn: &TenantTxn, tuning: SearchTuning) -> Result<(), sea_orm::DbErr> {
     // Integers formatted by us: no injection possible.
     txn.execute_unprepared(&format!(
-        "SET LOCAL hnsw.iterative_scan = relaxed_order; \
+        "SET LOCAL plan_cache_mode = force_custom_plan; \
+         SET LOCAL hnsw.iterative_scan = relaxed_order; \
          SET LOCAL hnsw.ef_search = {}; \
          SET LOCAL hnsw.max_scan_tuples = {}; \
          SET LOCAL enable_sort = off",
@@ -273,6 +296,49 @@ async fn tune(txn: &TenantTxn, tuning: SearchTuning) -> Result<(), sea_orm::DbEr
     ))
     .await
     .map(|_| ())
+}
+
+/// Whether `tenant` has at most `tuning.exact_up_to` chunks (counting stops just past it).
+async fn is_small(
+    txn: &TenantTxn,
+    tenant: TenantId,
+    tuning: SearchTuning,
+) -> Result<bool, sea_orm::DbErr> {
+    if tuning.exact_up_to == 0 {
+        return Ok(false);
+    }
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM \
+             (SELECT 1 FROM tenant_knowledge WHERE tenant_id = $1 LIMIT $2) AS upto",
+            [
+                tenant.uuid().into(),
+                (i64::from(tuning.exact_up_to) + 1).into(),
+            ],
+        ))
+        .await?;
+    let n: i64 = match row {
+        Some(r) => r.try_get("", "n")?,
+        None => 0,
+    };
+    Ok(n <= i64::from(tuning.exact_up_to))
+}
+
+/// The statement a search of `tenant` runs first, with the transaction prepared for it.
+async fn first_statement(
+    txn: &TenantTxn,
+    tenant: TenantId,
+    q: &Query<'_>,
+    tuning: SearchTuning,
+) -> Result<String, sea_orm::DbErr> {
+    let category = q.category.is_some();
+    if is_small(txn, tenant, tuning).await? {
+        Ok(exact_sql(category))
+    } else {
+        tune(txn, tuning).await?;
+        Ok(index_sql(category))
+    }
 }
 
 /// A row as a hit, with its cosine distance (for ordering: scores are clamped, distances not).
@@ -307,8 +373,9 @@ fn ranked(rows: &[QueryResult], model: &str) -> Result<Vec<KnowledgeHit>, sea_or
     Ok(hits.into_iter().map(|(_, h)| h).collect())
 }
 
-/// The chunks of `tenant` nearest to `q.vector` among vectors of `q.model`, best first: the
-/// HNSW index with an iterative scan, then, if that found fewer than `q.limit`, an exact scan.
+/// The chunks of `tenant` nearest to `q.vector` among vectors of `q.model`, best first: an exact
+/// scan for a small tenant, else the HNSW index with an iterative scan followed, if that found
+/// fewer than `q.limit`, by an exact scan.
 ///
 /// # Errors
 /// [`RetrievalError::Db`] when the database fails.
@@ -323,21 +390,21 @@ pub async fn nearest(
         return Ok(Vec::new());
     }
     let txn = db.begin_in_tenant(tenant).await?;
-    tune(&txn, tuning).await?;
-    let category = q.category.is_some();
+    let sql = first_statement(&txn, tenant, q, tuning).await?;
+    let exact = exact_sql(q.category.is_some());
     let mut rows = txn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            index_sql(category),
+            sql.clone(),
             values(tenant, q),
         ))
         .await?;
-    if rows.len() < limit {
+    if rows.len() < limit && sql != exact {
         tracing::debug!(tenant.id = %tenant, found = rows.len(), limit, "index search came up short; exact search");
         rows = txn
             .query_all_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                exact_sql(category),
+                exact,
                 values(tenant, q),
             ))
             .await?;
@@ -369,9 +436,9 @@ pub async fn nearest_exact(
     Ok(ranked(&rows, q.model)?)
 }
 
-/// The executed plan (`EXPLAIN ANALYZE`, text) of [`nearest`]'s index search with the same
+/// The executed plan (`EXPLAIN ANALYZE`, text) of [`nearest`]'s first statement with the same
 /// settings, as the application role in `tenant`'s scope: for tests and for operators checking
-/// that the HNSW index is used.
+/// which plan a tenant's searches get.
 ///
 /// # Errors
 /// [`RetrievalError::Db`] when the database fails.
@@ -382,14 +449,11 @@ pub async fn explain_nearest(
     tuning: SearchTuning,
 ) -> Result<String, RetrievalError> {
     let txn = db.begin_in_tenant(tenant).await?;
-    tune(&txn, tuning).await?;
+    let sql = first_statement(&txn, tenant, q, tuning).await?;
     let rows = txn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            format!(
-                "EXPLAIN (ANALYZE, COSTS OFF, BUFFERS OFF) {}",
-                index_sql(q.category.is_some())
-            ),
+            format!("EXPLAIN (ANALYZE, COSTS OFF, BUFFERS OFF) {sql}"),
             values(tenant, q),
         ))
         .await?;

@@ -229,7 +229,11 @@ async fn hnsw_with_iterative_scan_returns_exactly_k_at_every_tenant_share() {
     let t = TestDb::new().await;
     let tenants = fill(&t).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let tuning = SearchTuning::default();
+    let shipped = SearchTuning::default();
+    let forced = SearchTuning {
+        exact_up_to: 0,
+        ..SearchTuning::default()
+    };
     let mut plain_scan_short = 0;
     for ((slug, _), (tenant, ids)) in SHARES.iter().zip(&tenants) {
         for _ in 0..5 {
@@ -241,19 +245,8 @@ async fn hnsw_with_iterative_scan_returns_exactly_k_at_every_tenant_share() {
                 category: None,
             };
 
-            // The plan as the application role under RLS: the HNSW index, and it alone fills k.
-            let plan = explain_nearest(&t.db, *tenant, &q, tuning).await.unwrap();
-            assert!(
-                plan.contains("Index Scan using tenant_knowledge_embedding"),
-                "{slug}:\n{plan}"
-            );
-            assert_eq!(
-                limit_rows(&plan),
-                K,
-                "{slug}: the index scan alone returns k rows:\n{plan}"
-            );
-
-            let hits = nearest(&t.db, *tenant, &q, tuning).await.unwrap();
+            // The search as shipped (Postgres picks the plan): exactly k of the tenant's rows.
+            let hits = nearest(&t.db, *tenant, &q, shipped).await.unwrap();
             assert_eq!(hits.len(), K, "{slug}");
             assert!(
                 hits.iter().all(|h| ids.contains(&h.chunk.id.uuid())),
@@ -263,9 +256,26 @@ async fn hnsw_with_iterative_scan_returns_exactly_k_at_every_tenant_share() {
                 hits.windows(2)
                     .all(|w| w[0].chunk.score >= w[1].chunk.score)
             );
+            // A tenant above the exact-search threshold (500 chunks) goes through the index;
+            // smaller ones are read exactly.
+            let plan = explain_nearest(&t.db, *tenant, &q, shipped).await.unwrap();
+            let through_index = plan.contains("Index Scan using tenant_knowledge_embedding");
+            assert_eq!(through_index, *slug == "half", "{slug}:\n{plan}");
+
+            // Through the HNSW index at every share, as the application role under RLS: the
+            // iterative scan alone fills k (the Limit node returns k rows, no fallback needed).
+            let plan = explain_nearest(&t.db, *tenant, &q, forced).await.unwrap();
+            assert!(
+                plan.contains("Index Scan using tenant_knowledge_embedding"),
+                "{slug}:\n{plan}"
+            );
+            assert_eq!(limit_rows(&plan), K, "{slug}:\n{plan}");
+            let hits = nearest(&t.db, *tenant, &q, forced).await.unwrap();
+            assert_eq!(hits.len(), K, "{slug}");
+            assert!(hits.iter().all(|h| ids.contains(&h.chunk.id.uuid())));
 
             // Without iterative scans the same index scan filters its 40 candidates after the
-            // fact: a small tenant gets fewer than k rows (the hazard this design avoids).
+            // fact: a small tenant gets fewer than k rows (the hazard the design avoids).
             if *slug == "one-percent" {
                 let txn = t.db.begin_in_tenant(*tenant).await.unwrap();
                 txn.execute_unprepared(
@@ -312,10 +322,11 @@ async fn when_the_scan_budget_runs_out_the_exact_fallback_still_returns_k() {
         limit: K,
         category: None,
     };
-    // A budget of 20 tuples cannot find 5 rows of a 1% tenant in the index...
+    // A budget of one tuple cannot find 5 rows of a 1% tenant in the index...
     let starved = SearchTuning {
-        ef_search: 10,
-        max_scan_tuples: 20,
+        ef_search: 1,
+        max_scan_tuples: 1,
+        exact_up_to: 0,
     };
     let plan = explain_nearest(&t.db, *tenant, &q, starved).await.unwrap();
     assert!(limit_rows(&plan) < K, "{plan}");
@@ -327,4 +338,65 @@ async fn when_the_scan_budget_runs_out_the_exact_fallback_still_returns_k() {
     let got: Vec<_> = hits.iter().map(|h| h.chunk.id).collect();
     let want: Vec<_> = exact.iter().map(|h| h.chunk.id).collect();
     assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn every_search_is_planned_for_its_tenant() {
+    // One connection, so every search reuses the driver's cached prepared statement: Postgres
+    // would switch it to a generic, tenant-blind plan after five executions unless the search
+    // forces custom plans.
+    let t = TestDb::new().await;
+    let alpha = create_tenant(&t, "alpha").await;
+    seed(
+        &t,
+        alpha,
+        &HashEmbedder,
+        &markdown(
+            "rules",
+            &[
+                ("Pool", "The pool opens at eight."),
+                ("Parking", "Level -1."),
+            ],
+        ),
+    )
+    .await;
+    let db = entity::Db::connect(
+        &t.app_url(),
+        &entity::db::PoolOptions {
+            max_connections: 1,
+            ..entity::db::PoolOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Through the index (the statement whose plan depends on the tenant), however small.
+    let retriever = VectorRetriever::new(Arc::new(HashEmbedder)).with_tuning(SearchTuning {
+        exact_up_to: 0,
+        ..SearchTuning::default()
+    });
+    for _ in 0..10 {
+        assert_eq!(
+            retriever
+                .search(&db, alpha, "pool", 1, None)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    let row = db
+        .connection()
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+             WHERE statement LIKE '%ORDER BY embedding <=> $1 LIMIT $4%' \
+               AND statement NOT LIKE '%pg_prepared_statements%'",
+        ))
+        .await
+        .unwrap()
+        .expect("the search statement is prepared on the connection");
+    let generic: i64 = row.try_get("", "generic_plans").unwrap();
+    let custom: i64 = row.try_get("", "custom_plans").unwrap();
+    assert_eq!(generic, 0, "no tenant-blind generic plan ({custom} custom)");
+    assert!(custom >= 10, "{custom} custom plans");
 }

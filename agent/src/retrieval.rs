@@ -19,7 +19,7 @@
 //! slightly out of distance order; they are ranked again here.
 //!
 //! Which scan a search uses depends on the tenant's size, decided per search by counting the
-//! tenant's rows (up to [`SearchTuning::exact_up_to`] + 1, through the `(tenant_id, id)` index):
+//! tenant's rows (up to [`SearchTuning::exact_up_to`] + 1, through an index on `tenant_id`):
 //!
 //! - A small tenant (at most `exact_up_to` chunks, 500 by default) is searched exactly: its rows
 //!   are read through the B-tree and sorted by distance. Exact and cheap for a few hundred rows,
@@ -133,8 +133,8 @@ pub struct SearchTuning {
 
 impl Default for SearchTuning {
     /// Measured on 100,000 chunks of 100 tenants (`docs/BENCHMARKS.md`): exact search costs
-    /// about 8 µs per row of the tenant (each vector is a TOAST fetch) and the index scan a few
-    /// milliseconds whatever the tenant's size, so they cross at a few hundred rows: 500.
+    /// about 5 µs per row of the tenant (each vector is a TOAST fetch) and the index scan 3 to 5
+    /// milliseconds whatever the tenant's size, so they cross at several hundred rows: 500.
     /// `ef_search` 100 keeps recall@5 above 0.95 for a tenant holding a fifth of the table,
     /// where pgvector's default of 40 measured about 0.92. `max_scan_tuples` 20,000 is
     /// pgvector's default.

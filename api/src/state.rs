@@ -72,7 +72,7 @@ impl AppState {
                     ApiError::Invalid(format!("EMBEDDER={}: {other}", config.embedder.provider()))
                 }
             })?;
-        tracing::info!(embedder.model = embedder.model(), "embedder ready");
+        tracing::debug!(embedder.model = embedder.model(), "embedder ready");
         Ok(Self {
             db,
             redis,

@@ -12,7 +12,7 @@
 //! into a folder holding `model.safetensors`, `tokenizer.json` and `config.json`.
 //!
 //! Inference is CPU-bound, so it runs on tokio's blocking pool ([`tokio::task::spawn_blocking`]),
-//! never on the async runtime's workers. Texts are sorted by length and embedded in batches of
+//! never on the async runtime's workers, one batch at a time. Texts are sorted by length and embedded in batches of
 //! [`BATCH_SIZE`], so little work is spent on padding; results come back in input order.
 
 use std::path::{Path, PathBuf};
@@ -43,6 +43,9 @@ const FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "config.json"];
 #[derive(Clone)]
 pub struct LocalEmbedder {
     inner: Arc<Model>,
+    /// One inference at a time: candle already spreads one batch over every core, so
+    /// concurrent batches would only contend for them and multiply the memory of activations.
+    running: Arc<tokio::sync::Semaphore>,
 }
 
 struct Model {
@@ -105,6 +108,7 @@ impl LocalEmbedder {
                 device,
                 folder: folder.to_owned(),
             }),
+            running: Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }
 
@@ -182,6 +186,11 @@ impl LocalEmbedder {
     }
 
     async fn embed_many(&self, texts: Vec<String>) -> Result<Vec<Embedding>, EmbedError> {
+        let _turn = self
+            .running
+            .acquire()
+            .await
+            .map_err(|e| EmbedError::Unavailable(format!("the embedder is shut down: {e}")))?;
         let this = self.clone();
         let vectors = tokio::task::spawn_blocking(move || {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

@@ -5,6 +5,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # Run the binary from a debug build with the dependencies that matter optimised (see Cargo.toml).
 concierge := "cargo run --quiet --bin concierge --"
 
+# The embedder of `just dev` and `just seed`: the local model unless EMBEDDER says otherwise.
+embedder := env_var_or_default("EMBEDDER", "local")
+
 # List the tasks.
 default:
     @just --list
@@ -21,20 +24,25 @@ services-down:
 migrate: services
     {{concierge}} migrate
 
-# Create the demo tenants, users and knowledge (idempotent).
-seed: migrate
-    {{concierge}} seed --demo
+# Download the local embedder's weights once (into .local/models/, git-ignored).
+models:
+    scripts/models.sh >/dev/null
 
-# Set up everything and run the product: services, migrations, demo data, web app, API.
+# Create the demo tenants, users and knowledge (idempotent).
+seed: migrate models
+    EMBEDDER={{embedder}} {{concierge}} seed --demo
+
+# Set up everything and run the product: services, migrations, demo data (embedded with the
+# local model), web app, API.
 dev: seed web-build
-    {{concierge}} serve
+    EMBEDDER={{embedder}} {{concierge}} serve
 
 # Say which LLM provider is configured (LLM_PROVIDER, GEMINI_*, OPENAI_*) and whether it answers.
 llm-check:
     {{concierge}} llm check
 
 # The whole test suite: lints, Rust tests on real Postgres and Redis, web app checks, browser tests.
-test: services lint web-test && e2e
+test: services models lint web-test && e2e
     cargo nextest run --workspace --no-fail-fast
 
 # Write the GraphQL schema generated from the code to schema.graphql (a test fails when stale).
@@ -52,6 +60,14 @@ web-test:
 # Browser tests against a real server (Maria, Luca, Tom); screenshots in artifacts/e2e/.
 e2e: services
     scripts/web.sh e2e
+
+# The retrieval eval: recall@1, recall@5 and wrong-tenant hits per embedder on the demo knowledge.
+eval: services models
+    cargo nextest run -p api --run-ignored only --no-capture -E 'test(retrieval_eval)'
+
+# The benchmarks (add --quick for a fast, smaller run); the numbers go to docs/BENCHMARKS.md.
+bench *args: services models
+    cargo run --quiet -p bench -- --write docs/BENCHMARKS.md {{args}}
 
 # Format the code.
 fmt:

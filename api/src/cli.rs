@@ -56,6 +56,13 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Re-embed knowledge whose vectors were made by another model than the configured
+    /// EMBEDDER (run it after changing the embedder; chunks already current are skipped).
+    Reembed {
+        /// Only this tenant (by slug); every tenant without it.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Print a JWT for a user (for scripts and GraphiQL).
     Token {
         /// The user's email.
@@ -225,11 +232,19 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
                 return Err(ApiError::Invalid("nothing to seed: pass --demo".into()));
             }
             let db = connect(&config).await?;
-            let report = seed::seed_demo(&db, build_embedder(&config).as_ref()).await?;
+            let embedder = build_embedder(&config).await?;
+            let report = seed::seed_demo(&db, embedder.as_ref()).await?;
             say(&format!(
                 "demo data ready: created {} tenants, {} users, {} knowledge chunks",
                 report.tenants, report.users, report.chunks
             ));
+            if report.reembedded > 0 {
+                say(&format!(
+                    "re-embedded {} demo knowledge chunks with {}",
+                    report.reembedded,
+                    embedder.model()
+                ));
+            }
         }
         Command::Tenant(TenantCommand::Create { slug, name, kind }) => {
             let db = connect(&config).await?;
@@ -294,19 +309,39 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
                     .map_err(|e| ApiError::Invalid(format!("{}: {e}", file.display())))?;
                 chunks.extend(doc_chunks);
             }
-            let stored = agent::knowledge::ingest(
-                &db,
-                build_embedder(&config).as_ref(),
-                tenant,
-                None,
-                chunks,
-            )
-            .await?;
+            let embedder = build_embedder(&config).await?;
+            let stored =
+                agent::knowledge::ingest(&db, embedder.as_ref(), tenant, None, chunks).await?;
             say(&format!(
                 "ingested {} chunks from {} files",
                 stored.len(),
                 files.len()
             ));
+        }
+        Command::Reembed { tenant } => {
+            let db = connect(&config).await?;
+            let embedder = build_embedder(&config).await?;
+            let embedder = embedder.as_ref();
+            let done = match tenant {
+                Some(slug) => {
+                    let id = tenant_by_slug(&db, &slug).await?;
+                    let report = agent::knowledge::reembed(&db, embedder, id, None).await?;
+                    vec![(slug, report)]
+                }
+                None => agent::knowledge::reembed_all(&db, embedder)
+                    .await?
+                    .into_iter()
+                    .map(|(t, report)| (t.slug, report))
+                    .collect(),
+            };
+            for (slug, report) in done {
+                say(&format!(
+                    "{slug}: re-embedded {} chunks with {} ({} already current)",
+                    report.reembedded,
+                    embedder.model(),
+                    report.current
+                ));
+            }
         }
         Command::Token { email, ttl } => {
             let db = connect(&config).await?;

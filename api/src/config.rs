@@ -11,6 +11,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use agent::consumer::ConsumerConfig;
+use agent::embedding::{
+    EmbedderConfig, GeminiEmbedderConfig, OpenAiEmbedderConfig, gemini, openai,
+};
 use agent::memory::MemoryConfig;
 use agent::runtime::RuntimeConfig;
 use agent::tenant::TenantAgentConfig;
@@ -40,12 +43,21 @@ pub enum LogFormat {
     Json,
 }
 
-/// Which embedder turns text into vectors.
+/// Which embedder turns text into vectors (`EMBEDDER`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EmbedderKind {
     /// Deterministic lexical hashing; no weights, no network.
     Hash,
+    /// all-MiniLM-L6-v2 in-process (weights from `scripts/models.sh`).
+    Local,
+    /// The Gemini API.
+    Gemini,
+    /// An OpenAI-compatible `/embeddings` endpoint.
+    OpenAi,
 }
+
+/// Where `scripts/models.sh` unpacks the local model, relative to the repository root.
+pub const DEFAULT_LOCAL_EMBEDDER_DIR: &str = ".local/models/all-MiniLM-L6-v2";
 
 /// JWT settings.
 #[derive(Clone, Debug)]
@@ -79,8 +91,9 @@ pub struct Config {
     pub redis_prefix: String,
     /// `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL`.
     pub jwt: JwtConfig,
-    /// `EMBEDDER`.
-    pub embedder: EmbedderKind,
+    /// `EMBEDDER` and what the chosen embedder needs (`LOCAL_EMBEDDER_DIR`, `GEMINI_*`,
+    /// `OPENAI_*`).
+    pub embedder: EmbedderConfig,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `WEB_DIR`: the built web app served at `/`, when the folder exists.
@@ -210,6 +223,77 @@ fn runtime_config(r: &mut Reader<'_>) -> RuntimeConfig {
     }
 }
 
+impl Reader<'_> {
+    /// `EMBEDDER` and its settings; a remote embedder without its key is an error.
+    fn embedder(&mut self) -> EmbedderConfig {
+        let kind = self.choice(
+            "EMBEDDER",
+            EmbedderKind::Hash,
+            &[
+                ("hash", EmbedderKind::Hash),
+                ("local", EmbedderKind::Local),
+                ("gemini", EmbedderKind::Gemini),
+                ("openai", EmbedderKind::OpenAi),
+            ],
+        );
+        let secret = |r: &Self, name: &str| {
+            (r.get)(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .map(SecretString::from)
+        };
+        match kind {
+            EmbedderKind::Hash => EmbedderConfig::Hash,
+            EmbedderKind::Local => EmbedderConfig::Local {
+                model_dir: PathBuf::from(
+                    self.string("LOCAL_EMBEDDER_DIR", DEFAULT_LOCAL_EMBEDDER_DIR),
+                ),
+            },
+            EmbedderKind::Gemini => {
+                let api_key = secret(self, "GEMINI_API_KEY").unwrap_or_else(|| {
+                    self.errors
+                        .push("EMBEDDER=gemini needs GEMINI_API_KEY".into());
+                    SecretString::from(String::new())
+                });
+                EmbedderConfig::Gemini(GeminiEmbedderConfig {
+                    base_url: self.string("GEMINI_BASE_URL", gemini::GEMINI_DEFAULT_BASE_URL),
+                    api_key,
+                    model: self.string(
+                        "GEMINI_EMBEDDING_MODEL",
+                        gemini::GEMINI_DEFAULT_EMBEDDING_MODEL,
+                    ),
+                })
+            }
+            EmbedderKind::OpenAi => {
+                let raw = self.string("OPENAI_EMBEDDING_DIMENSIONS", "1536");
+                let dimensions = if raw.trim().eq_ignore_ascii_case("none") {
+                    None
+                } else {
+                    match raw.trim().parse::<usize>() {
+                        Ok(d) if (1..=agent::embedding::EMBEDDING_DIM).contains(&d) => Some(d),
+                        _ => {
+                            self.errors.push(format!(
+                                "OPENAI_EMBEDDING_DIMENSIONS={raw:?} is not valid: expected 1 to {} or none",
+                                agent::embedding::EMBEDDING_DIM
+                            ));
+                            None
+                        }
+                    }
+                };
+                EmbedderConfig::OpenAi(OpenAiEmbedderConfig {
+                    base_url: self.string("OPENAI_BASE_URL", openai::OPENAI_DEFAULT_BASE_URL),
+                    api_key: secret(self, "OPENAI_API_KEY"),
+                    model: self.string(
+                        "OPENAI_EMBEDDING_MODEL",
+                        openai::OPENAI_DEFAULT_EMBEDDING_MODEL,
+                    ),
+                    dimensions,
+                })
+            }
+        }
+    }
+}
+
 /// Parses `500ms`, `90s`, `15m`, `12h`, `7d` (a bare number is seconds).
 #[must_use]
 pub fn parse_duration(raw: &str) -> Option<Duration> {
@@ -285,11 +369,7 @@ impl Config {
             ttl: r.duration("JWT_TTL", Duration::from_secs(12 * 3600)),
             secret: SecretString::from(secret),
         };
-        let embedder = r.choice(
-            "EMBEDDER",
-            EmbedderKind::Hash,
-            &[("hash", EmbedderKind::Hash)],
-        );
+        let embedder = r.embedder();
         let log_format = r.choice(
             "LOG_FORMAT",
             LogFormat::Human,
@@ -406,6 +486,51 @@ mod tests {
     fn secrets_stay_out_of_debug_output() {
         let c = load(&[("JWT_SECRET", "a-very-secret-value-1234567890")]).unwrap();
         assert!(!format!("{c:?}").contains("a-very-secret-value"));
+    }
+
+    #[test]
+    fn embedders_are_configured_with_what_they_need() {
+        assert!(matches!(load(&[]).unwrap().embedder, EmbedderConfig::Hash));
+        match load(&[("EMBEDDER", "local")]).unwrap().embedder {
+            EmbedderConfig::Local { model_dir } => {
+                assert_eq!(model_dir, PathBuf::from(DEFAULT_LOCAL_EMBEDDER_DIR));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = load(&[("EMBEDDER", "gemini")]).unwrap_err();
+        assert!(err.to_string().contains("GEMINI_API_KEY"), "{err}");
+        let c = load(&[
+            ("EMBEDDER", "gemini"),
+            ("GEMINI_API_KEY", "gemini-secret-key-123"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(&c.embedder, EmbedderConfig::Gemini(g) if g.model == "gemini-embedding-001")
+        );
+        assert!(!format!("{c:?}").contains("gemini-secret-key-123"));
+        match load(&[
+            ("EMBEDDER", "openai"),
+            ("OPENAI_EMBEDDING_DIMENSIONS", "none"),
+        ])
+        .unwrap()
+        .embedder
+        {
+            EmbedderConfig::OpenAi(o) => {
+                assert_eq!(o.dimensions, None);
+                assert!(o.api_key.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = load(&[
+            ("EMBEDDER", "openai"),
+            ("OPENAI_EMBEDDING_DIMENSIONS", "3072"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("OPENAI_EMBEDDING_DIMENSIONS"),
+            "{err}"
+        );
+        assert!(load(&[("EMBEDDER", "word2vec")]).is_err());
     }
 
     #[test]

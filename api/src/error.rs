@@ -85,6 +85,7 @@ impl From<agent::knowledge::KnowledgeError> for ApiError {
         use agent::knowledge::KnowledgeError;
         match err {
             KnowledgeError::Invalid(msg) => Self::Invalid(msg),
+            KnowledgeError::NotFound => Self::NotFound("knowledge"),
             KnowledgeError::Db(db) => db.into(),
             KnowledgeError::Embed(EmbedError::Unavailable(d)) => Self::Unavailable(d),
             KnowledgeError::Embed(other) => Self::Internal(other.to_string()),

@@ -2,7 +2,8 @@
 //! `concierge` command line. It owns no domain logic of the agent: messages are queued for the
 //! runtime in `agent`, and data goes through `entity`'s tenant-scoped transaction.
 //!
-//! - [`cli`]: the command line (`migrate`, `seed`, `tenant`, `user`, `ingest`, `token`, `serve`).
+//! - [`cli`]: the command line (`migrate`, `seed`, `tenant`, `user`, `ingest`, `reembed`,
+//!   `token`, `serve`).
 //! - [`config`]: typed configuration from the environment.
 //! - [`state`]: the shared [`state::AppState`].
 //! - [`server`] and [`health`]: the HTTP server, `/healthz` and `/readyz`.

@@ -1,7 +1,9 @@
 //! `concierge seed --demo`: the two demo tenants of `DEMO.md`, their six users (password
 //! `concierge-demo`) and their knowledge (the Markdown files under `api/demo/`, compiled into the
 //! binary). Idempotent: what exists is left alone, what is missing is created, so a second run
-//! changes nothing. Never run automatically in production.
+//! changes nothing. Demo knowledge embedded by another model than the configured embedder (a
+//! database seeded before `EMBEDDER` changed) is re-embedded, so retrieval finds it. Never run
+//! automatically in production.
 
 use agent::embedding::Embedder;
 use agent::knowledge::{self, Chunk};
@@ -118,6 +120,8 @@ pub struct SeedReport {
     pub users: usize,
     /// Knowledge chunks created by this run.
     pub chunks: usize,
+    /// Existing chunks re-embedded with the configured embedder by this run.
+    pub reembedded: usize,
 }
 
 /// Creates whatever part of the demo data is missing.
@@ -160,7 +164,11 @@ pub async fn seed_demo(db: &Db, embedder: &dyn Embedder) -> Result<SeedReport, A
                 report.users += 1;
             }
         }
-        if knowledge_count(db, tenant).await? == 0 {
+        if knowledge_count(db, tenant).await? > 0 {
+            report.reembedded += knowledge::reembed(db, embedder, tenant, None)
+                .await?
+                .reembedded;
+        } else {
             let mut chunks: Vec<Chunk> = Vec::new();
             for doc in demo.documents {
                 chunks.extend(knowledge::chunk_markdown(doc, None)?);

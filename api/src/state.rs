@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use agent::bus::{Hub, Publisher};
-use agent::embedding::{Embedder, HashEmbedder};
+use agent::embedding::{EmbedError, Embedder};
 use agent::llm::LlmProvider;
 use agent::llm::offline::OfflineProvider;
-use agent::retrieval::{ExactRetriever, Retriever};
+use agent::retrieval::VectorRetriever;
 use entity::Db;
 use entity::db::PoolOptions;
 use secrecy::ExposeSecret;
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::JwtKeys;
-use crate::config::{Config, EmbedderKind};
+use crate::config::Config;
 use crate::error::ApiError;
 
 /// Connections in the Redis command pool: commands are pipelined, so a few suffice.
@@ -38,7 +38,7 @@ pub struct AppState {
     /// The configured embedder (knowledge ingest and retrieval).
     pub embedder: Arc<dyn Embedder>,
     /// Tenant-scoped knowledge search (`searchKnowledge` and the agent).
-    pub retriever: Arc<dyn Retriever>,
+    pub retriever: Arc<VectorRetriever>,
     /// The configured LLM provider.
     pub llm: Arc<dyn LlmProvider>,
     /// Publishes live events (to users) and tenant changes (to every process).
@@ -85,7 +85,7 @@ impl AppState {
     ///
     /// # Errors
     /// [`ApiError::Unavailable`] when Postgres cannot be reached; [`ApiError::Invalid`] for a
-    /// malformed Redis URL.
+    /// malformed Redis URL or an embedder that cannot be set up (local model files missing).
     pub async fn new(config: Config) -> Result<Self, ApiError> {
         let db = Db::connect(
             config.database_url.expose_secret(),
@@ -97,7 +97,7 @@ impl AppState {
         .await?;
         let redis = agent::redis::pool(config.redis_url.expose_secret(), REDIS_POOL_SIZE)
             .map_err(|e| ApiError::Invalid(format!("REDIS_URL: {e}")))?;
-        let embedder = build_embedder(&config);
+        let embedder = build_embedder(&config).await?;
         let shutdown = CancellationToken::new();
         let hub = Hub::start(
             config.redis_url.expose_secret(),
@@ -110,7 +110,7 @@ impl AppState {
             publisher: Publisher::new(redis.clone(), &config.redis_prefix),
             redis,
             jwt: Arc::new(JwtKeys::new(&config.jwt)),
-            retriever: Arc::new(ExactRetriever::new(embedder.clone())),
+            retriever: Arc::new(VectorRetriever::new(embedder.clone())),
             llm: build_llm(&config)?,
             embedder,
             hub,
@@ -121,12 +121,20 @@ impl AppState {
     }
 }
 
-/// The embedder the configuration asks for.
-#[must_use]
-pub fn build_embedder(config: &Config) -> Arc<dyn Embedder> {
-    match config.embedder {
-        EmbedderKind::Hash => Arc::new(HashEmbedder),
-    }
+/// The embedder the configuration asks for (the local model is loaded here).
+///
+/// # Errors
+/// [`ApiError::Unavailable`] when a remote embedder cannot be reached; [`ApiError::Invalid`]
+/// when its configuration is unusable (missing model files, ...).
+pub async fn build_embedder(config: &Config) -> Result<Arc<dyn Embedder>, ApiError> {
+    let embedder = agent::embedding::build(&config.embedder)
+        .await
+        .map_err(|e| match e {
+            EmbedError::Unavailable(d) => ApiError::Unavailable(d),
+            other => ApiError::Invalid(format!("EMBEDDER={}: {other}", config.embedder.provider())),
+        })?;
+    tracing::debug!(embedder.model = embedder.model(), "embedder ready");
+    Ok(embedder)
 }
 
 /// The LLM provider the configuration asks for (`offline` when no key is configured).

@@ -264,6 +264,39 @@ impl Db {
             .collect::<Result<_, _>>()
             .map_err(DbError::from)
     }
+
+    /// Every tenant's id and slug, by slug: for operator tasks over all tenants (re-embedding
+    /// all knowledge), which then work on each tenant in its own scope.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn list_tenants(&self) -> Result<Vec<TenantRef>, DbError> {
+        let rows = self
+            .conn
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT id, slug FROM concierge_list_tenants()",
+            ))
+            .await?;
+        rows.iter()
+            .map(|row| -> Result<TenantRef, DbErr> {
+                Ok(TenantRef {
+                    id: TenantId(row.try_get("", "id")?),
+                    slug: row.try_get("", "slug")?,
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(DbError::from)
+    }
+}
+
+/// A tenant as cross-tenant operator tasks see it: which one, and its slug for messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantRef {
+    /// The tenant.
+    pub id: TenantId,
+    /// Its slug.
+    pub slug: String,
 }
 
 /// What login needs to know about a user before the tenant is known.

@@ -25,7 +25,7 @@ pub mod tenant;
 pub mod usage;
 pub mod user;
 
-pub use db::{Db, DbError, TenantTxn};
+pub use db::{Db, DbError, TenantRef, TenantTxn};
 pub use enums::{MessageRole, MessageStatus, Priority, Role, TenantKind};
 pub use ids::{EventId, KnowledgeId, MessageId, NotificationId, SessionId, TenantId, UserId};
 pub use scope::TenantScoped;

@@ -15,6 +15,8 @@
 //!    policy per table, and the three `SECURITY DEFINER` functions that are the only
 //!    cross-tenant reads.
 //! 4. [`m20261125_000001_create_tenant_usage`]: LLM token usage per tenant and day.
+//! 5. [`m20261125_100000_create_tenant_list_function`]: `concierge_list_tenants()`, for
+//!    re-embedding every tenant's knowledge.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -22,6 +24,7 @@ pub mod m20261124_000001_bootstrap_database;
 pub mod m20261124_000002_create_tables;
 pub mod m20261124_000003_enable_row_level_security;
 pub mod m20261125_000001_create_tenant_usage;
+pub mod m20261125_100000_create_tenant_list_function;
 
 /// Applies Concierge's migrations in order.
 #[derive(Debug)]
@@ -35,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_create_tables::Migration),
             Box::new(m20261124_000003_enable_row_level_security::Migration),
             Box::new(m20261125_000001_create_tenant_usage::Migration),
+            Box::new(m20261125_100000_create_tenant_list_function::Migration),
         ]
     }
 }

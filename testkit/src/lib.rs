@@ -8,10 +8,12 @@
 //!   Redis of its own, for tests that stop and start it.
 //! - [`fake_llm`] runs local fake Gemini and OpenAI-compatible servers (for the LLM providers'
 //!   tests, end-to-end tests and benchmarks).
+//! - [`fake_embed::FakeEmbedServer`] is a local fake of the Gemini and OpenAI embedding APIs.
 //!
 //! The services come from `just services`; `CONCIERGE_PG_PORT` and `CONCIERGE_REDIS_PORT` (the
 //! same variables the services script reads) point the tests elsewhere.
 
+pub mod fake_embed;
 pub mod fake_llm;
 pub mod redis_server;
 

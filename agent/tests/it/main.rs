@@ -1,10 +1,18 @@
-//! Integration tests of the agent runtime against a real Postgres (a fresh database per test,
-//! connected as the application role, so row-level security applies): actions, session memory,
-//! tenant agents, the offline provider driving them, and the LLM providers against local fake
-//! servers speaking the Gemini and OpenAI wire formats (`testkit::fake_llm`).
+//! Integration tests of the agent crate against real Postgres (a fresh database per test,
+//! connected as the application role, so row-level security applies), and local fake servers
+//! for the LLM and embedding APIs of other companies: actions, session memory, tenant agents,
+//! the offline provider, the LLM providers, embedders, knowledge and retrieval.
 
 #[cfg(test)]
 mod action;
+#[cfg(test)]
+mod embedding;
+#[cfg(test)]
+mod embedding_http;
+#[cfg(test)]
+mod knowledge;
+#[cfg(test)]
+mod knowledge_support;
 #[cfg(test)]
 mod llm_gemini;
 #[cfg(test)]
@@ -13,6 +21,8 @@ mod llm_openai;
 mod llm_support;
 #[cfg(test)]
 mod memory;
+#[cfg(test)]
+mod retrieval;
 #[cfg(test)]
 mod support;
 #[cfg(test)]

@@ -1,24 +1,21 @@
-//! The tenant's knowledge (MANAGER only): list, search, add, delete. Adding or deleting tells
-//! every process that the tenant changed, so cached tenant agents refresh.
+//! The tenant's knowledge (MANAGER only): list, search, add, delete, over `agent::knowledge` and
+//! `agent::retrieval`. Adding or deleting tells every process that the tenant changed, so cached
+//! tenant agents refresh.
 
-use agent::knowledge::{self, Chunk};
-use agent::retrieval::KnowledgeChunk;
-use entity::{KnowledgeId, TenantScoped, event, knowledge as table};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use agent::knowledge::{self, KnowledgeEntry, KnowledgePage, NewKnowledge};
+use agent::retrieval::{KnowledgeHit, MAX_LIMIT};
+use entity::KnowledgeId;
 
-use super::{Page, page_of};
 use crate::auth::AuthContext;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Longest knowledge text accepted by `addKnowledge`, in characters (it is chunked).
 pub const MAX_CONTENT_CHARS: usize = 100_000;
-/// Most hits `searchKnowledge` returns.
-pub const MAX_SEARCH_LIMIT: u64 = 50;
 /// Longest search query, in characters.
 pub const MAX_QUERY_CHARS: usize = 2_000;
 
-/// The tenant's chunks, newest first, optionally of one category.
+/// The tenant's chunks, oldest first, optionally of one category.
 ///
 /// # Errors
 /// [`ApiError::Forbidden`] unless MANAGER; [`ApiError::Invalid`] for a bad category; database
@@ -29,23 +26,15 @@ pub async fn list(
     category: Option<&str>,
     first: u64,
     after: Option<KnowledgeId>,
-) -> Result<Page<table::Model>, ApiError> {
+) -> Result<KnowledgePage, ApiError> {
     let auth = auth.require_manager()?;
-    let txn = state.db.begin_in_tenant(auth.tenant_id).await?;
-    let mut query = table::Entity::find_in_tenant(auth.tenant_id);
-    if let Some(category) = category {
-        query = query.filter(table::Column::Category.eq(knowledge::validate_category(category)?));
+    if first == 0 {
+        return Ok(KnowledgePage {
+            entries: Vec::new(),
+            has_next_page: false,
+        });
     }
-    if let Some(after) = after {
-        query = query.filter(table::Column::Id.lt(after));
-    }
-    let rows = query
-        .order_by_desc(table::Column::Id)
-        .limit(first + 1)
-        .all(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(page_of(rows, first, after.is_some()))
+    Ok(knowledge::list(&state.db, auth.tenant_id, category, after, first).await?)
 }
 
 /// The chunks most relevant to `query`, best first, with their scores: the same search the agent
@@ -53,13 +42,13 @@ pub async fn list(
 ///
 /// # Errors
 /// [`ApiError::Forbidden`] unless MANAGER; [`ApiError::Invalid`] for an empty or long query or a
-/// bad limit; retrieval failures.
+/// bad limit; [`ApiError::Unavailable`] when the embedder cannot be reached.
 pub async fn search(
     state: &AppState,
     auth: AuthContext,
     query: &str,
     limit: u64,
-) -> Result<Vec<(table::Model, f32)>, ApiError> {
+) -> Result<Vec<KnowledgeHit>, ApiError> {
     let auth = auth.require_manager()?;
     let query = query.trim();
     if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
@@ -67,43 +56,23 @@ pub async fn search(
             "query must be 1-{MAX_QUERY_CHARS} characters"
         )));
     }
-    if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::Invalid(format!(
-            "limit must be between 1 and {MAX_SEARCH_LIMIT}"
+            "limit must be between 1 and {MAX_LIMIT}"
         )));
     }
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let hits: Vec<KnowledgeChunk> = state
+    state
         .retriever
-        .retrieve(&state.db, auth.tenant_id, query, limit, None)
+        .search(&state.db, auth.tenant_id, query, limit, None)
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let ids: Vec<KnowledgeId> = hits.iter().map(|h| h.id).collect();
-    let txn = state.db.begin_in_tenant(auth.tenant_id).await?;
-    let rows = table::Entity::find_in_tenant(auth.tenant_id)
-        .filter(table::Column::Id.is_in(ids))
-        .all(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(hits
-        .iter()
-        .filter_map(|hit| {
-            rows.iter()
-                .find(|r| r.id == hit.id)
-                .map(|r| (r.clone(), hit.score))
+        .map_err(|e| match e {
+            agent::retrieval::RetrievalError::Embed(e) if e.retryable() => {
+                ApiError::Unavailable(e.to_string())
+            }
+            agent::retrieval::RetrievalError::Db(db) => db.into(),
+            other => ApiError::Internal(other.to_string()),
         })
-        .collect())
-}
-
-/// Input of `addKnowledge`.
-#[derive(Clone, Debug)]
-pub struct NewKnowledge {
-    /// Heading for the text (chunks of sections with their own heading keep theirs).
-    pub title: Option<String>,
-    /// The text; Markdown headings split it into chunks, long sections are split with overlap.
-    pub content: String,
-    /// schedule, roster, rules, menu, faq, ...
-    pub category: String,
 }
 
 /// Chunks, embeds and stores knowledge; returns the stored chunks.
@@ -115,7 +84,7 @@ pub async fn add(
     state: &AppState,
     auth: AuthContext,
     input: NewKnowledge,
-) -> Result<Vec<table::Model>, ApiError> {
+) -> Result<Vec<KnowledgeEntry>, ApiError> {
     let auth = auth.require_manager()?;
     let n = input.content.trim().chars().count();
     if n == 0 || n > MAX_CONTENT_CHARS {
@@ -123,29 +92,21 @@ pub async fn add(
             "content must be 1-{MAX_CONTENT_CHARS} characters"
         )));
     }
-    let title = input
+    if input
         .title
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty());
-    if title.as_ref().is_some_and(|t| t.chars().count() > 200) {
+        .as_ref()
+        .is_some_and(|t| t.trim().chars().count() > 200)
+    {
         return Err(ApiError::Invalid(
             "title must be at most 200 characters".into(),
         ));
     }
-    let category = knowledge::validate_category(&input.category)?;
-    let chunks: Vec<Chunk> = knowledge::chunk_markdown(&input.content, Some(&category))?
-        .into_iter()
-        .map(|c| Chunk {
-            title: c.title.or_else(|| title.clone()),
-            ..c
-        })
-        .collect();
-    let stored = knowledge::ingest(
+    let stored = knowledge::add(
         &state.db,
         state.embedder.as_ref(),
         auth.tenant_id,
         Some(auth.user_id),
-        chunks,
+        &input,
     )
     .await?;
     tenant_changed(state, auth).await;
@@ -159,23 +120,7 @@ pub async fn add(
 /// another tenant; database failures.
 pub async fn delete(state: &AppState, auth: AuthContext, id: KnowledgeId) -> Result<(), ApiError> {
     let auth = auth.require_manager()?;
-    let txn = state.db.begin_in_tenant(auth.tenant_id).await?;
-    let result = table::Entity::delete_many()
-        .filter(table::Column::TenantId.eq(auth.tenant_id))
-        .filter(table::Column::Id.eq(id))
-        .exec(&txn)
-        .await?;
-    if result.rows_affected == 0 {
-        return Err(ApiError::NotFound("knowledge"));
-    }
-    event::record(
-        &txn,
-        Some(auth.user_id),
-        "knowledge.deleted",
-        serde_json::json!({ "knowledge_id": id }),
-    )
-    .await?;
-    txn.commit().await?;
+    knowledge::delete(&state.db, auth.tenant_id, Some(auth.user_id), id).await?;
     tenant_changed(state, auth).await;
     Ok(())
 }

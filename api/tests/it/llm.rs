@@ -51,6 +51,7 @@ async fn llm_check_reports_the_provider_and_whether_it_works() {
     );
 }
 
+#[cfg(test)]
 mod through_graphql {
     //! The server configured for `gemini`, against the fake: the reply streams in as deltas,
     //! then the final reply (whose text is their concatenation) with the executed action; the

@@ -13,7 +13,11 @@ mod contract;
 #[cfg(test)]
 mod conversation;
 #[cfg(test)]
+mod eval;
+#[cfg(test)]
 mod isolation;
+#[cfg(test)]
+mod knowledge_cli;
 #[cfg(test)]
 mod limits;
 mod llm;

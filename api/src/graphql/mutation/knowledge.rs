@@ -6,7 +6,8 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::error::Result;
 use crate::graphql::types::knowledge::{AddKnowledgeInput, Knowledge};
 use crate::graphql::types::parse_id;
-use crate::service::knowledge::{self, NewKnowledge};
+use crate::service::knowledge;
+use agent::knowledge::NewKnowledge;
 
 /// The tenant's knowledge.
 #[derive(Default)]

@@ -17,7 +17,7 @@ pub struct KnowledgeQuery;
 
 #[Object]
 impl KnowledgeQuery {
-    /// The tenant's knowledge, newest first, optionally of one category. MANAGER only.
+    /// The tenant's knowledge, oldest first, optionally of one category. MANAGER only.
     #[graphql(
         complexity = "(first.unwrap_or(50).max(1) as usize).saturating_mul(child_complexity)"
     )]
@@ -36,14 +36,14 @@ impl KnowledgeQuery {
             .transpose()?;
         let page = knowledge::list(ctx.state(), auth, category.as_deref(), first, after).await?;
         let items = page
-            .items
+            .entries
             .iter()
             .map(|k| (cursor::of_id("knowledge", k.id), Knowledge::from(k)))
             .collect();
         Ok(KnowledgeConnection::new(
             items,
-            page.has_next,
-            page.has_previous,
+            page.has_next_page,
+            after.is_some(),
         ))
     }
 
@@ -61,12 +61,6 @@ impl KnowledgeQuery {
         let auth = ctx.auth()?;
         let limit = u64::try_from(limit.unwrap_or(5)).unwrap_or(0);
         let hits = knowledge::search(ctx.state(), auth, &query, limit).await?;
-        Ok(hits
-            .iter()
-            .map(|(k, score)| KnowledgeHit {
-                knowledge: Knowledge::from(k),
-                score: f64::from(*score),
-            })
-            .collect())
+        Ok(hits.iter().map(KnowledgeHit::from).collect())
     }
 }

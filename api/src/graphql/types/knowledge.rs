@@ -1,8 +1,8 @@
 //! `Knowledge`, `KnowledgeHit` and the `AddKnowledgeInput`.
 
+use agent::knowledge::KnowledgeEntry;
 use async_graphql::{ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::knowledge;
 
 use super::id;
 
@@ -23,8 +23,8 @@ pub struct Knowledge {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<&knowledge::Model> for Knowledge {
-    fn from(k: &knowledge::Model) -> Self {
+impl From<&KnowledgeEntry> for Knowledge {
+    fn from(k: &KnowledgeEntry) -> Self {
         Self {
             id: id(k.id),
             title: k.title.clone(),
@@ -32,6 +32,23 @@ impl From<&knowledge::Model> for Knowledge {
             category: k.category.clone(),
             embedding_model: k.embedding_model.clone(),
             created_at: k.created_at,
+        }
+    }
+}
+
+impl From<&agent::retrieval::KnowledgeHit> for KnowledgeHit {
+    fn from(h: &agent::retrieval::KnowledgeHit) -> Self {
+        let c = &h.chunk;
+        Self {
+            knowledge: Knowledge {
+                id: id(c.id),
+                title: c.title.clone(),
+                content: c.content.clone(),
+                category: c.category.clone(),
+                embedding_model: h.embedding_model.clone(),
+                created_at: h.created_at,
+            },
+            score: f64::from(c.score),
         }
     }
 }

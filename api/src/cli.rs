@@ -292,6 +292,7 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
             )
             .await?;
             say(&format!("created user {} ({})", user.email, user.id));
+            announce_roster_change(&config, user.tenant_id).await;
         }
         Command::Ingest {
             tenant,
@@ -393,6 +394,22 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
 }
 
 /// `concierge llm check`: the provider in use, then whether one tiny request succeeds.
+/// Tells running agents that a tenant's roster changed, so they can target the new user at
+/// once instead of after their cache expires. Best effort: without Redis the caches refresh on
+/// their own (`TENANT_AGENT_TTL`).
+async fn announce_roster_change(config: &Config, tenant: TenantId) {
+    let sent = async {
+        let redis = agent::redis::pool(config.redis_url.expose_secret(), 1).map_err(|e| e.to_string())?;
+        let publisher = agent::bus::Publisher::new(redis, &config.redis_prefix);
+        publisher.tenant_changed(tenant).await.map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(Duration::from_secs(3), sent).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not tell running agents about the new user"),
+        Err(_) => tracing::warn!("could not tell running agents about the new user: Redis did not answer"),
+    }
+}
+
 /// Logs which LLM provider is active and, when it can tell, whether it works: an invalid key or
 /// an unknown model is a clear line at startup instead of a failure on the first message.
 async fn announce_llm(state: &AppState) {

@@ -222,3 +222,45 @@ async fn serve_answers_healthz_and_readyz() {
     assert_eq!(body["redis"], "ok");
     server.child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn user_create_tells_running_agents_that_the_roster_changed() {
+    use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
+    let db = TestDb::new().await;
+    assert!(
+        concierge(&db, &["seed", "--demo"], &[])
+            .await
+            .status
+            .success()
+    );
+    let prefix = testkit::redis_prefix();
+    let subscriber = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url(&testkit::redis_url()).unwrap(),
+    )
+    .build_subscriber_client()
+    .unwrap();
+    subscriber.init().await.unwrap();
+    let mut messages = subscriber.message_rx();
+    subscriber
+        .subscribe(format!("{prefix}:tenants"))
+        .await
+        .unwrap();
+    let out = concierge(
+        &db,
+        &[
+            "user", "create", "--tenant", "sole", "--email", "zoe@sole.example", "--name", "Zoe",
+            "--role", "staff",
+        ],
+        &[("CONCIERGE_PASSWORD", "a-good-password"), ("REDIS_KEY_PREFIX", &prefix)],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let message = tokio::time::timeout(std::time::Duration::from_secs(20), messages.recv())
+        .await
+        .expect("no announcement within 20 s")
+        .unwrap();
+    let event: agent::bus::TenantEvent =
+        serde_json::from_str(&message.value.as_string().unwrap()).unwrap();
+    let sole = db.db.find_tenant_by_slug("sole").await.unwrap().unwrap();
+    assert_eq!(event, agent::bus::TenantEvent::Changed { tenant_id: sole });
+}

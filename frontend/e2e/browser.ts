@@ -37,6 +37,13 @@ export async function phoneContext(browser: Browser, baseURL: string, width = 39
   return context;
 }
 
+/** A fresh browser profile with a laptop-sized window, for GraphiQL's editors side by side. */
+export async function desktopContext(browser: Browser, baseURL: string): Promise<BrowserContext> {
+  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, locale: 'en-GB' });
+  context.setDefaultTimeout(20_000);
+  return context;
+}
+
 /**
  * Saves a screenshot of `page` as artifacts/e2e/NN-name.png (numbered in the order taken, across
  * test files, which run one after another) and returns its path.

@@ -1,7 +1,9 @@
 // Vitest global setup of the browser tests: one fresh Concierge for the whole run (see
 // server.ts), its URL handed to the tests as `inject('baseUrl')`, stopped at the end.
 // E2E_BASE_URL runs the tests against a server that is already running instead; it must be fresh
-// (migrated and seeded with the demo data, nothing else), as the tests count notifications.
+// (migrated and seeded with the demo data, nothing else), as the tests count notifications, and
+// use the local Redis with the key prefix E2E_REDIS_PREFIX (default `concierge`, the server's
+// default), where the tests see when a subscription has reached the server.
 import { mkdirSync, rmSync } from 'node:fs';
 
 import type { TestProject } from 'vitest/node';
@@ -11,6 +13,7 @@ import { ARTIFACTS, startConcierge } from './server';
 declare module 'vitest' {
   export interface ProvidedContext {
     baseUrl: string;
+    redisPrefix: string;
   }
 }
 
@@ -20,10 +23,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const external = process.env.E2E_BASE_URL;
   if (external !== undefined && external !== '') {
     project.provide('baseUrl', external.replace(/\/$/, ''));
+    project.provide('redisPrefix', process.env.E2E_REDIS_PREFIX ?? 'concierge');
     return () => Promise.resolve();
   }
   const server = await startConcierge();
   project.provide('baseUrl', server.url);
+  project.provide('redisPrefix', server.redisPrefix);
   console.log(`e2e: Concierge at ${server.url}; screenshots in ${ARTIFACTS}`);
   return server.stop;
 }

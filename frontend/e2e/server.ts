@@ -34,6 +34,8 @@ const STOP_TIMEOUT_MS = 10_000;
 export interface Concierge {
   /** `http://127.0.0.1:PORT`, from the server's own "listening" line. */
   url: string;
+  /** The server's `REDIS_KEY_PREFIX` (its pub/sub channels start with it). */
+  redisPrefix: string;
   stop: () => Promise<void>;
 }
 
@@ -129,6 +131,17 @@ function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
+/**
+ * How many Redis connections are subscribed to `user`'s event channel (`PREFIX:user:ID`, see
+ * agent/src/bus.rs). A server subscribes to it when the first subscription of that user starts,
+ * so above zero the user's events reach the server's WebSocket subscribers.
+ */
+export async function userChannelSubscribers(redisPrefix: string, user: string): Promise<number> {
+  const reply = await run('redis-cli', ['-p', REDIS_PORT, 'PUBSUB', 'NUMSUB', `${redisPrefix}:user:${user}`]);
+  // redis-cli prints the channel, then its count, one per line.
+  return Number(reply.trim().split('\n')[1] ?? '0');
+}
+
 async function deleteRedisKeys(prefix: string): Promise<void> {
   try {
     const keys = (await run('redis-cli', ['-p', REDIS_PORT, '--scan', '--pattern', `${prefix}*`]))
@@ -183,6 +196,7 @@ export async function startConcierge(): Promise<Concierge> {
     const server = child;
     return {
       url,
+      redisPrefix,
       stop: async () => {
         await stopProcess(server);
         log.end();

@@ -5,7 +5,6 @@
 //! The caller comes from `Authorization: Bearer <jwt>`; without a valid token only `login`
 //! works. Every error carries `extensions.code`.
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request};
 use axum::body::Bytes;
@@ -175,19 +174,25 @@ pub async fn get(
     json(StatusCode::OK, &execute(&state, request, caller).await)
 }
 
-/// `GET /graphiql`: the GraphiQL IDE. Set the header `Authorization: Bearer <token>` in its
-/// headers editor for queries; subscriptions send it in the WebSocket `connection_init`.
+/// Shown at `/graphiql` when `WEB_DIR` holds no `graphiql.html`: GraphiQL is bundled with the web
+/// app, and this server loads nothing from a CDN (machines without internet would get a blank
+/// page), so it says how to build it instead.
+const GRAPHIQL_NOT_BUILT: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Concierge GraphiQL</title></head><body style=\"font-family: system-ui, sans-serif; margin: 2rem\">\
+<h1>GraphiQL is not built</h1><p>GraphiQL is part of the web app build, and there is no \
+<code>graphiql.html</code> in this server's <code>WEB_DIR</code>. Run <code>just web-build</code> \
+(or <code>npm run build</code> in <code>frontend/</code>), or point <code>WEB_DIR</code> at a \
+built <code>frontend/dist</code>.</p><p>Meanwhile <code>POST /graphql</code> works with any \
+GraphQL client.</p></body></html>\n";
+
+/// `GET /graphiql`: the GraphiQL IDE, `graphiql.html` of the built web app (`WEB_DIR`), whose
+/// scripts and styles the server serves too. Set the header `Authorization: Bearer <token>` in
+/// its headers editor: queries send it over HTTP, subscriptions in the WebSocket
+/// `connection_init`. Without a build, a page that says how to make one.
 pub async fn graphiql(State(state): State<GraphqlState>) -> Response {
     let bundled = state.app.config.web_dir.join("graphiql.html");
-    if let Ok(page) = tokio::fs::read_to_string(&bundled).await {
-        return Html(page).into_response();
+    match tokio::fs::read_to_string(&bundled).await {
+        Ok(page) => Html(page).into_response(),
+        Err(_) => Html(GRAPHIQL_NOT_BUILT).into_response(),
     }
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .title("Concierge GraphiQL")
-            .finish(),
-    )
-    .into_response()
 }

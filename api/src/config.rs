@@ -99,6 +99,8 @@ pub struct Config {
     /// `LLM_PROVIDER`, `GEMINI_*`, `OPENAI_*`, `LLM_*`: which LLM answers and how (read and
     /// checked by [`agent::llm::LlmConfig::from_lookup`]; README, "LLM providers").
     pub llm: agent::llm::LlmConfig,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Reads variables, remembering every problem so they can all be reported at once.
@@ -299,6 +301,10 @@ impl Config {
         let ws_init_timeout = r.duration("WS_INIT_TIMEOUT", Duration::from_secs(5));
         let run_agent = r.choice("AGENT_RUNTIME", true, &[("on", true), ("off", false)]);
         let runtime = runtime_config(&mut r);
+        let metrics_token = (r.get)("METRICS_TOKEN")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from);
         let llm = agent::llm::LlmConfig::from_lookup(get).unwrap_or_else(|errors| {
             r.errors.extend(errors);
             agent::llm::LlmConfig::default()
@@ -351,6 +357,7 @@ impl Config {
             run_agent,
             runtime,
             llm,
+            metrics_token,
         })
     }
 }

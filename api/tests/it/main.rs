@@ -16,12 +16,17 @@ mod conversation;
 mod isolation;
 #[cfg(test)]
 mod limits;
+#[cfg(test)]
 mod llm;
+#[cfg(test)]
+mod metrics;
 #[cfg(test)]
 mod notifications;
 #[cfg(test)]
 mod subscriptions;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+mod trace;
 #[cfg(test)]
 mod websocket;

@@ -336,6 +336,12 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
                 crate::server::wait_for_signal().await;
                 signal.cancel();
             });
+            if let Some(addr) = state.config.metrics_addr {
+                let bound = crate::server::serve_operations(&state, addr).await?;
+                say(&format!(
+                    "Concierge worker metrics on http://{bound}/metrics"
+                ));
+            }
             say("Concierge worker is running");
             agent::runtime::run(parts, state.config.runtime.clone(), shutdown).await;
         }

@@ -101,6 +101,9 @@ pub struct Config {
     pub llm: agent::llm::LlmConfig,
     /// `METRICS_TOKEN`: when set, `GET /metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
+    /// `METRICS_ADDR`: where `concierge worker` serves `/metrics`, `/healthz` and `/readyz`
+    /// (a worker serves nothing when unset; `serve` has them on `BIND_ADDR`).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Reads variables, remembering every problem so they can all be reported at once.
@@ -305,6 +308,17 @@ impl Config {
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
             .map(SecretString::from);
+        let metrics_addr = (r.get)("METRICS_ADDR")
+            .filter(|v| !v.trim().is_empty())
+            .and_then(|raw| match raw.trim().parse() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    r.errors.push(format!(
+                        "METRICS_ADDR={raw:?} is not valid: expected an address like 0.0.0.0:9100"
+                    ));
+                    None
+                }
+            });
         let llm = agent::llm::LlmConfig::from_lookup(get).unwrap_or_else(|errors| {
             r.errors.extend(errors);
             agent::llm::LlmConfig::default()
@@ -358,6 +372,7 @@ impl Config {
             runtime,
             llm,
             metrics_token,
+            metrics_addr,
         })
     }
 }

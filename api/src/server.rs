@@ -114,6 +114,36 @@ impl Server {
     }
 }
 
+/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until [`AppState::shutdown`] is
+/// cancelled: how a `concierge worker`, which has no API, is scraped and probed.
+///
+/// # Errors
+/// [`ApiError::Unavailable`] when the address cannot be bound.
+pub async fn serve_operations(state: &AppState, addr: SocketAddr) -> Result<SocketAddr, ApiError> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        ApiError::Unavailable(format!("cannot listen on {addr} (METRICS_ADDR): {e}"))
+    })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let app = Router::new()
+        .route("/metrics", get(metrics::serve))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(middleware::from_fn(metrics::track))
+        .with_state(state.clone());
+    let shutdown = state.shutdown.clone();
+    state.tasks.spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the metrics endpoint stopped");
+        }
+    });
+    Ok(bound)
+}
+
 /// `GET /graphql`: a WebSocket upgrade, or a query in the URL.
 async fn graphql_get(State(state): State<GraphqlState>, request: Request) -> Response {
     let is_upgrade = request

@@ -419,3 +419,89 @@ async fn metrics_token_guards_the_endpoint() {
             .contains("concierge_build_info")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_serves_its_own_metrics_on_metrics_addr() {
+    use tokio::io::AsyncBufReadExt;
+    let db = Arc::new(testkit::TestDb::new().await);
+    let prefix = testkit::redis_prefix();
+    let app = TestApp::spawn_on(
+        db.clone(),
+        prefix.clone(),
+        &[("AGENT_RUNTIME", "off")],
+        None,
+    )
+    .await;
+    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_concierge"))
+        .arg("worker")
+        .env("DATABASE_URL", db.app_url())
+        .env("REDIS_URL", testkit::redis_url())
+        .env("REDIS_KEY_PREFIX", &prefix)
+        .env("LLM_PROVIDER", "offline")
+        .env("METRICS_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(worker.stdout.take().unwrap()).lines();
+    let metrics_url = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut url = None;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(u) = line.strip_prefix("Concierge worker metrics on ") {
+                url = Some(u.trim().to_owned());
+            }
+            if line.starts_with("Concierge worker is running") {
+                return url.expect("the worker announces its metrics address first");
+            }
+        }
+        panic!("the worker exited before running");
+    })
+    .await
+    .expect("the worker did not start");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let (maria_id, tenant) = user_ids(&app, "maria@sole.example").await;
+    let tenant = tenant.to_string();
+    let maria = app.login("maria@sole.example").await;
+    let mut ws = WsClient::init(&app.ws_url(), &maria).await;
+    ws.subscribe("c", EVENTS, json!({})).await;
+    wait_for_subscribers(&app, maria_id, 1).await;
+    app.gql(
+        Some(&maria),
+        SEND,
+        json!({ "c": "When do we open on Sunday?" }),
+    )
+    .await;
+    let reply = next_event(&mut ws, &["AgentReply", "MessageFailed"]).await;
+    assert_eq!(reply["__typename"], "AgentReply", "{reply}");
+
+    // The worker answered: its /metrics counts it; the API process's does not.
+    let worker_scrape = Scrape(
+        reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let answered = [("tenant", tenant.as_str()), ("outcome", "answered")];
+    assert_eq!(
+        worker_scrape.value("concierge_agent_messages_total", &answered),
+        1.0
+    );
+    assert_eq!(
+        worker_scrape.value("concierge_stream_consumers", &[]),
+        1.0,
+        "the worker reads the stream's gauges too"
+    );
+    let api_scrape = Scrape::take(&app).await;
+    assert_eq!(
+        api_scrape.value("concierge_agent_messages_total", &answered),
+        0.0
+    );
+    let health = reqwest::get(metrics_url.replace("/metrics", "/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}

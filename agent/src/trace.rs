@@ -12,6 +12,11 @@
 //! The ids are made here, from the random number generator, and carried explicitly: they do
 //! not depend on which subscriber is installed or on the log filter. Only `traceparent` is
 //! carried; `tracestate` (vendor data) is not.
+//!
+//! With the `otlp` feature, spans are OpenTelemetry spans too (when the process installed the
+//! OpenTelemetry layer, see `api::telemetry`): [`TraceContext::start`] makes the caller's
+//! context the OpenTelemetry parent of the span and adopts the ids OpenTelemetry gave it, so
+//! the exported spans and the logged ids are the same and the spans link up across the queue.
 
 use tracing::Span;
 
@@ -118,6 +123,9 @@ impl TraceContext {
     /// the next hop.
     #[must_use]
     pub fn start(span: &Span, parent: Option<Self>) -> Self {
+        #[cfg(feature = "otlp")]
+        let context = otel::start(span, parent).unwrap_or_else(|| Self::child_of(parent));
+        #[cfg(not(feature = "otlp"))]
         let context = Self::child_of(parent);
         span.record("trace.id", context.trace_id());
         span.record("span.id", context.span_id());
@@ -131,6 +139,42 @@ impl TraceContext {
 impl std::fmt::Display for TraceContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.traceparent())
+    }
+}
+
+/// The OpenTelemetry side of [`TraceContext::start`].
+#[cfg(feature = "otlp")]
+mod otel {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use tracing::Span;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    use super::TraceContext;
+
+    /// Sets `parent` as the span's remote OpenTelemetry parent and returns the span's own
+    /// context; `None` when no OpenTelemetry layer is installed (or the span is disabled).
+    pub(super) fn start(span: &Span, parent: Option<TraceContext>) -> Option<TraceContext> {
+        if let Some(parent) = parent {
+            let remote = SpanContext::new(
+                TraceId::from_bytes(parent.trace_id.to_be_bytes()),
+                SpanId::from_bytes(parent.span_id.to_be_bytes()),
+                TraceFlags::new(parent.flags),
+                true,
+                TraceState::default(),
+            );
+            let context = opentelemetry::Context::new().with_remote_span_context(remote);
+            // Fails only without the layer, and then the span context below is invalid too.
+            let _set = span.set_parent(context);
+        }
+        let context = span.context();
+        let own = context.span().span_context().clone();
+        own.is_valid().then(|| TraceContext {
+            trace_id: u128::from_be_bytes(own.trace_id().to_bytes()),
+            span_id: u64::from_be_bytes(own.span_id().to_bytes()),
+            flags: own.trace_flags().to_u8(),
+        })
     }
 }
 

@@ -175,7 +175,9 @@ pub async fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(config.log_format);
-    match run(cli.command, config).await {
+    let outcome = run(cli.command, config).await;
+    telemetry::shutdown();
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             let reason = match &e {

@@ -161,3 +161,126 @@ async fn one_trace_covers_request_queue_and_agent_in_the_logs() {
     assert!(agent["span"]["tenant.id"].is_string(), "{agent}");
     assert!(agent["span"]["message.id"].is_string(), "{agent}");
 }
+
+/// With the `otlp` feature: the spans of both sides reach an OTLP/HTTP collector, in one trace,
+/// and the agent's message span names the request's span as its parent.
+#[cfg(feature = "otlp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp_in_one_trace() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Bytes;
+    use fred::interfaces::StreamsInterface;
+
+    // A collector that keeps every body POSTed to /v1/traces.
+    let bodies: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post({
+            let bodies = bodies.clone();
+            move |body: Bytes| async move {
+                bodies.lock().unwrap().push(body);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let db = testkit::TestDb::new().await;
+    assert!(
+        concierge(&db, &["seed", "--demo"], &[])
+            .await
+            .status
+            .success()
+    );
+    let prefix = testkit::redis_prefix();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_concierge"))
+        .arg("serve")
+        .env("DATABASE_URL", db.app_url())
+        .env("REDIS_URL", testkit::redis_url())
+        .env("REDIS_KEY_PREFIX", &prefix)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("WEB_DIR", "/nonexistent")
+        .env("LLM_PROVIDER", "offline")
+        .env("RUST_LOG", "info,sqlx=warn,sea_orm=warn,fred=warn")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("Concierge is listening on ") {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("concierge serve exited before listening");
+    })
+    .await
+    .expect("concierge serve did not start");
+    let token = {
+        let out = concierge(&db, &["token", "--email", "maria@sole.example"], &[]).await;
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    send_traced(&url, &token, &traceparent()).await;
+
+    // The request's span id, as OpenTelemetry made it, travels in the stream entry.
+    let redis = agent::redis::pool(&testkit::redis_url(), 1).unwrap();
+    let _connection = fred::interfaces::ClientLike::init(&redis).await.unwrap();
+    let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis
+        .xrange(format!("{prefix}:messages"), "-", "+", None)
+        .await
+        .unwrap();
+    let entry: Value = serde_json::from_str(&entries[0].1["e"]).unwrap();
+    let request_span = entry["traceparent"]
+        .as_str()
+        .unwrap()
+        .split('-')
+        .nth(2)
+        .unwrap()
+        .to_owned();
+
+    let bytes = |hex: &str| -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let occurrences = |haystack: &[u8], needle: &[u8]| {
+        haystack
+            .windows(needle.len())
+            .filter(|w| *w == needle)
+            .count()
+    };
+    // Wait (bounded) until the exported spans hold the request's span id twice: as the id of
+    // the `graphql` span and as the parent of the agent's `message` span.
+    let exported = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let all: Vec<u8> = bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .flat_map(|b| b.to_vec())
+                .collect();
+            if occurrences(&all, &bytes(&request_span)) >= 2 && occurrences(&all, b"message") >= 1 {
+                return all;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the collector never received both sides of the trace");
+    assert!(
+        occurrences(&exported, &bytes(TRACE_ID)) >= 2,
+        "both spans in the caller's trace"
+    );
+    assert!(
+        occurrences(&exported, &bytes(PARENT_SPAN)) >= 1,
+        "the caller's span is a parent"
+    );
+}

@@ -5,7 +5,6 @@
 //! The caller comes from `Authorization: Bearer <jwt>`; without a valid token only `login`
 //! works. Every error carries `extensions.code`.
 
-use agent::trace::TraceContext;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request};
@@ -47,11 +46,11 @@ fn refused(status: StatusCode, error: &ApiError) -> Response {
 }
 
 /// The caller's W3C trace context (`traceparent` header), when valid.
-fn trace_parent(headers: &HeaderMap) -> Option<TraceContext> {
+fn trace_parent(headers: &HeaderMap) -> Option<agent::trace::TraceContext> {
     headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .and_then(TraceContext::parse)
+        .and_then(agent::trace::TraceContext::parse)
 }
 
 /// The caller of an HTTP request: `Ok(None)` without a token or with an invalid one (resolvers
@@ -86,7 +85,7 @@ async fn execute(
     state: &GraphqlState,
     mut request: Request,
     caller: Caller,
-    parent: Option<TraceContext>,
+    parent: Option<agent::trace::TraceContext>,
 ) -> async_graphql::Response {
     let mut operation = Operation::start(Transport::Http, &mut request, caller, parent);
     let request = request.data(operation.trace());

@@ -43,6 +43,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::lease::Leases;
 use crate::stream::{self, FIELD, GROUP, StreamEntry, StreamKeys};
+use crate::telemetry;
 
 /// Settings of the consumer.
 #[derive(Clone, Debug)]
@@ -249,6 +250,7 @@ impl<H: SessionHandler> Consumer<H> {
         };
         let entries = parse_read(value);
         let n = entries.len();
+        telemetry::stream_entries(telemetry::STREAM_READ, n);
         self.dispatch_all(entries).await;
         Ok(n)
     }
@@ -279,6 +281,7 @@ impl<H: SessionHandler> Consumer<H> {
                 .await?;
             let (next, entries) = parse_autoclaim(value);
             total += entries.len();
+            telemetry::stream_entries(telemetry::STREAM_RECLAIMED, entries.len());
             if !entries.is_empty() {
                 tracing::info!(
                     entries = entries.len(),
@@ -331,6 +334,7 @@ impl<H: SessionHandler> Consumer<H> {
             enqueued += 1;
         }
         if enqueued > 0 {
+            telemetry::stream_entries(telemetry::STREAM_SWEPT, enqueued);
             tracing::info!(enqueued, "sweep re-enqueued unfinished messages");
         }
         Ok(enqueued)
@@ -346,6 +350,7 @@ impl<H: SessionHandler> Consumer<H> {
             }
         }
         if !poison.is_empty() {
+            telemetry::stream_entries(telemetry::STREAM_MALFORMED, poison.len());
             tracing::warn!(entries = ?poison, "malformed stream entries dropped");
             let acked: Result<i64, Error> = self
                 .shared

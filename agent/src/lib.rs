@@ -20,6 +20,8 @@
 //!   processes.
 //! - [`redis`]: connections to Redis; [`stream`]: the message stream contract; [`bus`]: live
 //!   events over pub/sub (publisher and the per-process fan-out hub).
+//! - [`telemetry`]: the runtime's metrics and step spans; [`trace`]: W3C trace context, carried
+//!   from the request through the stream entry to the agent.
 //!
 //! The GraphQL edge in `api` enqueues messages and subscribes to events through this crate's
 //! Redis contracts.
@@ -39,5 +41,7 @@ pub mod retrieval;
 pub mod roster;
 pub mod runtime;
 pub mod stream;
+pub mod telemetry;
 pub mod tenant;
+pub mod trace;
 pub mod turn;

@@ -88,3 +88,64 @@ pub async fn enqueue(
         ))),
     }
 }
+
+/// The stream's state as operators watch it (read when `/metrics` is scraped).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Entries in the stream (XLEN), processed or not, up to the trim length.
+    pub length: u64,
+    /// Entries delivered to a consumer of the group and not yet acked.
+    pub pending: u64,
+    /// Entries not yet delivered to any consumer of the group; `None` when Redis cannot tell
+    /// (after entries were deleted or trimmed away unread).
+    pub lag: Option<u64>,
+    /// Consumers known to the group (dead ones stay until removed).
+    pub consumers: u64,
+}
+
+/// Reading the stream's state failed.
+#[derive(Debug, thiserror::Error)]
+#[error("could not read the stream's state: {0}")]
+pub struct StatsError(String);
+
+/// Reads the stream's length and its consumer group's pending entries and lag (XLEN and XINFO
+/// GROUPS; `lag` needs Redis 7). A stream or group that does not exist yet reads as empty.
+///
+/// # Errors
+/// [`StatsError`] when Redis is unreachable or slower than `timeout`.
+pub async fn stats(
+    redis: &Pool,
+    keys: &StreamKeys,
+    timeout: Duration,
+) -> Result<StreamStats, StatsError> {
+    use std::collections::HashMap;
+    let read = async {
+        let length: u64 = redis.xlen(&keys.stream).await?;
+        if length == 0 {
+            return Ok(StreamStats::default());
+        }
+        let groups: Vec<HashMap<String, Value>> = redis.xinfo_groups(&keys.stream).await?;
+        let group = groups
+            .iter()
+            .find(|g| g.get("name").and_then(Value::as_str).as_deref() == Some(GROUP));
+        let number = |name: &str| group.and_then(|g| g.get(name)).and_then(Value::as_u64);
+        Ok::<_, Error>(StreamStats {
+            length,
+            pending: number("pending").unwrap_or(0),
+            // Without the group nothing was delivered yet: every entry is lag.
+            lag: if group.is_some() {
+                number("lag")
+            } else {
+                Some(length)
+            },
+            consumers: number("consumers").unwrap_or(0),
+        })
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(stats)) => Ok(stats),
+        Ok(Err(e)) => Err(StatsError(e.to_string())),
+        Err(_) => Err(StatsError(format!(
+            "Redis did not answer within {timeout:?}"
+        ))),
+    }
+}

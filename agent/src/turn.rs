@@ -27,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -37,6 +37,7 @@ use entity::{
 };
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, Statement};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::bus::{MessagePayload, NotificationPayload, Publisher, UserEvent, UserSummary};
 use crate::consumer::{Retry, SessionHandler};
@@ -46,7 +47,9 @@ use crate::prompt::Turn;
 use crate::reply::{ActionStatus, ReplyMetadata, Source, TokenUsage};
 use crate::retrieval::Retriever;
 use crate::stream::StreamEntry;
+use crate::telemetry::{self, Outcome, Step};
 use crate::tenant::{TenantAgent, TenantAgentError, TenantAgentRegistry};
+use crate::trace::TraceContext;
 
 /// Settings of the turn pipeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,6 +144,8 @@ struct Claimed {
     last_error: Option<String>,
     /// The newest assistant message of the session when it was claimed.
     last_reply: Option<MessageId>,
+    /// W3C trace context of the request that sent it (`metadata.traceparent`).
+    traceparent: Option<String>,
 }
 
 /// Publishes streamed reply text in order, through a queue drained by one task.
@@ -212,10 +217,15 @@ impl Turns {
         &self.agents
     }
 
-    async fn publish(&self, user: UserId, event: &UserEvent) {
-        if let Err(e) = self.publisher.to_user(user, event).await {
-            // Live delivery is best effort: the outcome is committed and the API serves it.
-            tracing::warn!(user.id = %user, error = %e, "could not publish an event");
+    /// Publishes `event` to `user`; false when it could not be published.
+    async fn publish(&self, user: UserId, event: &UserEvent) -> bool {
+        match self.publisher.to_user(user, event).await {
+            Ok(()) => true,
+            Err(e) => {
+                // Live delivery is best effort: the outcome is committed and the API serves it.
+                tracing::warn!(user.id = %user, error = %e, "could not publish an event");
+                false
+            }
         }
     }
 
@@ -239,6 +249,7 @@ impl Turns {
                  WHERE id = (SELECT id FROM messages WHERE tenant_id = $1 AND session_id = $2 AND role = 'USER' \
                              AND status IN ('QUEUED', 'PROCESSING') ORDER BY id LIMIT 1 FOR UPDATE) \
                  RETURNING id, content, (metadata->>'attempts')::int AS attempts, metadata->>'last_error' AS last_error, \
+                     metadata->>'traceparent' AS traceparent, \
                      (SELECT id FROM messages WHERE tenant_id = $1 AND session_id = $2 AND role = 'ASSISTANT' \
                       ORDER BY id DESC LIMIT 1) AS last_reply",
                 [entry.tenant_id.uuid().into(), entry.session_id.uuid().into()],
@@ -255,6 +266,7 @@ impl Turns {
             last_reply: row
                 .try_get::<Option<uuid::Uuid>>("", "last_reply")?
                 .map(MessageId),
+            traceparent: row.try_get("", "traceparent")?,
         }))
     }
 
@@ -266,25 +278,30 @@ impl Turns {
             session: entry.session_id,
         };
         self.forget_if_stale(key, claimed.last_reply);
-        let agent = self
-            .agents
-            .get_for_sender(entry.tenant_id, entry.user_id)
-            .await?;
-        let history = self.memory.history(&self.db, key).await?;
-        let knowledge = self
-            .retriever
-            .retrieve(
+        let (agent, history) = telemetry::step(Step::Context, async {
+            let agent = self
+                .agents
+                .get_for_sender(entry.tenant_id, entry.user_id)
+                .await?;
+            let history = self.memory.history(&self.db, key).await?;
+            Ok::<_, TurnError>((agent, history))
+        })
+        .await?;
+        let knowledge = telemetry::step(
+            Step::Retrieve,
+            self.retriever.retrieve(
                 &self.db,
                 entry.tenant_id,
                 &claimed.content,
                 self.config.retrieval_k,
                 None,
-            )
-            .await
-            .map_err(|e| TurnError::Transient {
-                reason: format!("retrieval failed: {e}"),
-                after: None,
-            })?;
+            ),
+        )
+        .await
+        .map_err(|e| TurnError::Transient {
+            reason: format!("retrieval failed: {e}"),
+            after: None,
+        })?;
         let sources: Vec<Source> = knowledge
             .iter()
             .map(|k| Source {
@@ -314,7 +331,16 @@ impl Turns {
             })
         };
         let sink = DeltaPublisher { tx };
-        let generated = self.llm.generate(&prompt, &sink).await;
+        let provider = self.llm.name();
+        let started = Instant::now();
+        let generated = telemetry::step(Step::Llm, self.llm.generate(&prompt, &sink)).await;
+        telemetry::llm_call(
+            &provider,
+            entry.tenant_id,
+            started.elapsed(),
+            &generated,
+            |r: &LlmResponse| (r.usage, r.finish),
+        );
         let mut response = match generated {
             Ok(response) => response,
             Err(e) => {
@@ -324,9 +350,11 @@ impl Turns {
             }
         };
 
-        let committed = self
-            .commit(entry, claimed, &agent, &mut response, &sources, &sink)
-            .await;
+        let committed = telemetry::step(
+            Step::Commit,
+            self.commit(entry, claimed, &agent, &mut response, &sources, &sink),
+        )
+        .await;
         // Every delta (also a note appended at commit) is published before the final reply.
         drop(sink);
         let _ = deltas.await;
@@ -334,27 +362,36 @@ impl Turns {
             // Another worker answered it first: its reply is the outcome.
             return Ok(());
         };
-        for n in &notifications {
-            let payload = NotificationPayload {
-                id: n.id,
-                from: sender.clone(),
-                message: n.message.clone(),
-                priority: n.priority,
-                read: n.read,
-                source_message_id: n.source_message_id,
-                created_at: n.created_at,
+        telemetry::message_outcome(entry.tenant_id, Outcome::Answered, false);
+        tracing::Span::current().record("outcome", Outcome::Answered.name());
+        telemetry::step(Step::Publish, async {
+            for n in &notifications {
+                let payload = NotificationPayload {
+                    id: n.id,
+                    from: sender.clone(),
+                    message: n.message.clone(),
+                    priority: n.priority,
+                    read: n.read,
+                    source_message_id: n.source_message_id,
+                    created_at: n.created_at,
+                };
+                if self
+                    .publish(n.to_user_id, &UserEvent::Notification(payload))
+                    .await
+                {
+                    telemetry::notification_published(entry.tenant_id);
+                }
+            }
+            let event = UserEvent::AgentReply {
+                session_id: entry.session_id,
+                reply_to: claimed.id,
+                message: MessagePayload::from(&reply),
             };
-            self.publish(n.to_user_id, &UserEvent::Notification(payload))
+            self.publish(entry.user_id, &event).await;
+            self.status(entry, claimed.id, MessageStatus::Answered)
                 .await;
-        }
-        let event = UserEvent::AgentReply {
-            session_id: entry.session_id,
-            reply_to: claimed.id,
-            message: MessagePayload::from(&reply),
-        };
-        self.publish(entry.user_id, &event).await;
-        self.status(entry, claimed.id, MessageStatus::Answered)
-            .await;
+        })
+        .await;
         self.memory.record(
             key,
             Turn {
@@ -389,10 +426,11 @@ impl Turns {
     > {
         let txn = self.db.begin_in_tenant(entry.tenant_id).await?;
         let context = agent.action_context(entry.user_id, claimed.id);
-        let applied = agent
-            .actions()
-            .apply(&txn, &response.actions, &context)
-            .await?;
+        let applied = telemetry::step(
+            Step::Actions,
+            agent.actions().apply(&txn, &response.actions, &context),
+        )
+        .await?;
         // A reply that says "done" about an action that was not done would mislead: say so.
         let not_done: Vec<String> = applied
             .records
@@ -470,15 +508,18 @@ impl Turns {
             .await?
             .map(|u| UserSummary::from(&u));
         txn.commit().await?;
+        telemetry::actions(entry.tenant_id, &metadata.actions);
         Ok(Some((reply, applied.notifications, sender)))
     }
 
-    /// Ends a message FAILED with `reason` (unless it already has an outcome).
+    /// Ends a message FAILED with `reason` (unless it already has an outcome); `dead_letter`
+    /// when it used up its attempts.
     async fn fail(
         &self,
         entry: &StreamEntry,
         message: MessageId,
         reason: &str,
+        dead_letter: bool,
     ) -> Result<(), TurnError> {
         let txn = self.db.begin_in_tenant(entry.tenant_id).await?;
         let changed = txn
@@ -492,7 +533,9 @@ impl Turns {
             .rows_affected();
         txn.commit().await?;
         if changed == 1 {
-            tracing::warn!(message.id = %message, reason, "message failed");
+            telemetry::message_outcome(entry.tenant_id, Outcome::Failed, dead_letter);
+            tracing::Span::current().record("outcome", Outcome::Failed.name());
+            tracing::warn!(message.id = %message, reason, dead_letter, "message failed");
             let event = UserEvent::MessageFailed {
                 session_id: entry.session_id,
                 message_id: message,
@@ -559,6 +602,17 @@ impl Turns {
     }
 }
 
+/// How long ago a message was created, from its UUIDv7 id.
+fn created_ago(id: MessageId) -> Duration {
+    let created = id.uuid().get_timestamp().map(|t| {
+        let (secs, nanos) = t.to_unix();
+        std::time::UNIX_EPOCH + Duration::new(secs, nanos)
+    });
+    created
+        .and_then(|c| std::time::SystemTime::now().duration_since(c).ok())
+        .unwrap_or_default()
+}
+
 /// Adds the reply's tokens to the tenant's usage of the day.
 async fn record_usage(txn: &TenantTxn, response: &LlmResponse) -> Result<(), DbError> {
     txn.execute_raw(Statement::from_sql_and_values(
@@ -578,32 +632,46 @@ async fn record_usage(txn: &TenantTxn, response: &LlmResponse) -> Result<(), DbE
     Ok(())
 }
 
-#[async_trait]
-impl SessionHandler for Turns {
-    async fn process_oldest(&self, entry: &StreamEntry) -> Result<Option<MessageId>, Retry> {
-        let claimed = match self.claim(entry).await {
-            Ok(Some(claimed)) => claimed,
-            Ok(None) => return Ok(None),
-            Err(TurnError::Transient { reason, after }) => {
-                return Err(Retry {
-                    after: after.unwrap_or(self.config.base_backoff),
-                    reason,
-                });
-            }
-            Err(TurnError::Permanent(reason)) => {
-                return Err(Retry {
-                    after: self.config.max_backoff,
-                    reason,
-                });
-            }
-        };
+impl Turns {
+    /// The `message` span of a claimed message, a child of the span of the request that sent
+    /// it (see [`crate::trace`]): from the stream entry when it is this message's, else from
+    /// the message's metadata (another entry of the session, a reclaim or the sweep brought it).
+    fn message_span(entry: &StreamEntry, claimed: &Claimed) -> tracing::Span {
+        let span = tracing::info_span!(
+            "message",
+            tenant.id = %entry.tenant_id,
+            session.id = %entry.session_id,
+            message.id = %claimed.id,
+            attempt = claimed.attempts,
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+            trace.id = tracing::field::Empty,
+            span.id = tracing::field::Empty,
+            span.parent_id = tracing::field::Empty,
+        );
+        let from_entry = (entry.message_id == claimed.id)
+            .then_some(entry.traceparent.as_deref())
+            .flatten();
+        let parent = from_entry
+            .or(claimed.traceparent.as_deref())
+            .and_then(TraceContext::parse);
+        let _context = TraceContext::start(&span, parent);
+        span
+    }
+
+    /// Everything after the claim: the dead letter, or the answer and what a failure means.
+    async fn process_claimed(
+        &self,
+        entry: &StreamEntry,
+        claimed: Claimed,
+    ) -> Result<Option<MessageId>, Retry> {
         if claimed.attempts > self.config.max_attempts {
             let last = claimed.last_error.as_deref().unwrap_or("unknown error");
             let reason = format!(
                 "The assistant could not answer after {} attempts. Please try again later. (Last error: {last})",
                 self.config.max_attempts
             );
-            return match self.fail(entry, claimed.id, &reason).await {
+            return match self.fail(entry, claimed.id, &reason, true).await {
                 Ok(()) => Ok(Some(claimed.id)),
                 Err(e) => Err(Retry {
                     after: self.config.base_backoff,
@@ -616,11 +684,14 @@ impl SessionHandler for Turns {
         let outcome = self.answer(entry, &claimed).await;
         let recovery = match outcome {
             Ok(()) => return Ok(Some(claimed.id)),
-            Err(TurnError::Permanent(reason)) => {
-                self.fail(entry, claimed.id, &reason).await.map(|()| None)
-            }
+            Err(TurnError::Permanent(reason)) => self
+                .fail(entry, claimed.id, &reason, false)
+                .await
+                .map(|()| None),
             Err(TurnError::Transient { reason, after }) => {
                 self.requeue(entry, claimed.id, &reason).await.map(|()| {
+                    telemetry::message_outcome(entry.tenant_id, Outcome::Retried, false);
+                    tracing::Span::current().record("outcome", Outcome::Retried.name());
                     Some(Retry {
                         after: after.unwrap_or_else(|| self.backoff(claimed.attempts)),
                         reason,
@@ -636,5 +707,45 @@ impl SessionHandler for Turns {
                 reason: format!("{e:?}"),
             }),
         }
+    }
+}
+
+#[async_trait]
+impl SessionHandler for Turns {
+    async fn process_oldest(&self, entry: &StreamEntry) -> Result<Option<MessageId>, Retry> {
+        let started = Instant::now();
+        let claim = self.claim(entry).await;
+        telemetry::step_latency(Step::Claim, started.elapsed());
+        let claimed = match claim {
+            Ok(Some(claimed)) => claimed,
+            Ok(None) => return Ok(None),
+            Err(TurnError::Transient { reason, after }) => {
+                return Err(Retry {
+                    after: after.unwrap_or(self.config.base_backoff),
+                    reason,
+                });
+            }
+            Err(TurnError::Permanent(reason)) => {
+                return Err(Retry {
+                    after: self.config.max_backoff,
+                    reason,
+                });
+            }
+        };
+        // The first attempt's wait is the queue's; a retry's includes its backoff.
+        let queue_wait = (claimed.attempts == 1).then(|| created_ago(claimed.id));
+        let span = Self::message_span(entry, &claimed);
+        let outcome = self
+            .process_claimed(entry, claimed)
+            .instrument(span.clone())
+            .await;
+        let elapsed = started.elapsed();
+        span.record("duration_ms", telemetry::millis(elapsed));
+        telemetry::message_timing(queue_wait, elapsed);
+        span.in_scope(|| match &outcome {
+            Ok(_) => tracing::info!("message done"),
+            Err(retry) => tracing::info!(retry_in = ?retry.after, "message will be retried"),
+        });
+        outcome
     }
 }

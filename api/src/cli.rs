@@ -182,7 +182,9 @@ pub async fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(config.log_format);
-    match run(cli.command, config).await {
+    let outcome = run(cli.command, config).await;
+    telemetry::shutdown();
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             let reason = match &e {
@@ -372,6 +374,12 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
                 crate::server::wait_for_signal().await;
                 signal.cancel();
             });
+            if let Some(addr) = state.config.metrics_addr {
+                let bound = crate::server::serve_operations(&state, addr).await?;
+                say(&format!(
+                    "Concierge worker metrics on http://{bound}/metrics"
+                ));
+            }
             say("Concierge worker is running");
             agent::runtime::run(parts, state.config.runtime.clone(), shutdown).await;
         }

@@ -112,6 +112,11 @@ pub struct Config {
     /// `LLM_PROVIDER`, `GEMINI_*`, `OPENAI_*`, `LLM_*`: which LLM answers and how (read and
     /// checked by [`agent::llm::LlmConfig::from_lookup`]; README, "LLM providers").
     pub llm: agent::llm::LlmConfig,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
+    /// `METRICS_ADDR`: where `concierge worker` serves `/metrics`, `/healthz` and `/readyz`
+    /// (a worker serves nothing when unset; `serve` has them on `BIND_ADDR`).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Reads variables, remembering every problem so they can all be reported at once.
@@ -379,6 +384,21 @@ impl Config {
         let ws_init_timeout = r.duration("WS_INIT_TIMEOUT", Duration::from_secs(5));
         let run_agent = r.choice("AGENT_RUNTIME", true, &[("on", true), ("off", false)]);
         let runtime = runtime_config(&mut r);
+        let metrics_token = (r.get)("METRICS_TOKEN")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from);
+        let metrics_addr = (r.get)("METRICS_ADDR")
+            .filter(|v| !v.trim().is_empty())
+            .and_then(|raw| match raw.trim().parse() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    r.errors.push(format!(
+                        "METRICS_ADDR={raw:?} is not valid: expected an address like 0.0.0.0:9100"
+                    ));
+                    None
+                }
+            });
         let llm = agent::llm::LlmConfig::from_lookup(get).unwrap_or_else(|errors| {
             r.errors.extend(errors);
             agent::llm::LlmConfig::default()
@@ -431,6 +451,8 @@ impl Config {
             run_agent,
             runtime,
             llm,
+            metrics_token,
+            metrics_addr,
         })
     }
 }

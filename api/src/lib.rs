@@ -13,6 +13,7 @@
 //!   notifications, knowledge, events, the directory of tenants and users).
 //! - [`seed`]: the demo data.
 //! - [`error`]: [`error::ApiError`], what callers see when something fails.
+//! - [`telemetry`] and [`metrics`]: logs and traces; Prometheus metrics and `/metrics`.
 
 pub mod auth;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod health;
+pub mod metrics;
 pub mod seed;
 pub mod server;
 pub mod service;

@@ -1,7 +1,7 @@
 //! The HTTP server: the router and the run loop with graceful shutdown on SIGTERM or SIGINT.
 //!
 //! Routes: `/graphql` (POST, GET, and the WebSocket upgrade), `/graphiql`, `/healthz`,
-//! `/readyz`, `/app-config.json` (what the web app needs to know about this server), and the
+//! `/readyz`, `/metrics` (Prometheus), `/app-config.json` (what the web app needs to know about this server), and the
 //! built web app from `WEB_DIR` at `/` (unknown paths fall back to its `index.html`, so the
 //! app's own routes work on reload).
 
@@ -11,6 +11,7 @@ use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::header;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -22,6 +23,7 @@ use crate::error::ApiError;
 use crate::graphql::http::GraphqlState;
 use crate::graphql::{self, limits};
 use crate::health;
+use crate::metrics;
 use crate::seed;
 use crate::state::AppState;
 
@@ -72,10 +74,12 @@ impl Server {
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
             .route("/app-config.json", get(app_config))
+            .route("/metrics", get(metrics::serve))
             .with_state(state)
             .merge(api);
         let index = web_dir.join("index.html");
         app.fallback_service(ServeDir::new(web_dir).fallback(ServeFile::new(index)))
+            .layer(middleware::from_fn(metrics::track))
     }
 
     /// Serves until [`AppState::shutdown`] is cancelled (by a signal or by the caller), then
@@ -108,6 +112,36 @@ impl Server {
         fred::interfaces::ClientLike::quit(&state.redis).await.ok();
         Ok(())
     }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until [`AppState::shutdown`] is
+/// cancelled: how a `concierge worker`, which has no API, is scraped and probed.
+///
+/// # Errors
+/// [`ApiError::Unavailable`] when the address cannot be bound.
+pub async fn serve_operations(state: &AppState, addr: SocketAddr) -> Result<SocketAddr, ApiError> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        ApiError::Unavailable(format!("cannot listen on {addr} (METRICS_ADDR): {e}"))
+    })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let app = Router::new()
+        .route("/metrics", get(metrics::serve))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(middleware::from_fn(metrics::track))
+        .with_state(state.clone());
+    let shutdown = state.shutdown.clone();
+    state.tasks.spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the metrics endpoint stopped");
+        }
+    });
+    Ok(bound)
 }
 
 /// `GET /graphql`: a WebSocket upgrade, or a query in the URL.

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// Connections in the Redis command pool: commands are pipelined, so a few suffice.
 const REDIS_POOL_SIZE: usize = 4;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Background tasks the shutdown sequence waits for.
     pub tasks: TaskTracker,
+    /// The process's Prometheus recorder (installed once per process; served at `/metrics`).
+    pub metrics: Metrics,
 }
 
 impl std::fmt::Debug for AppState {
@@ -117,6 +120,7 @@ impl AppState {
             config: Arc::new(config),
             shutdown,
             tasks: TaskTracker::new(),
+            metrics: Metrics::install(),
         })
     }
 }

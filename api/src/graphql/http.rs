@@ -12,8 +12,10 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use tracing::Instrument;
 
 use super::context::Caller;
+use super::operation::{self, Operation, Transport};
 use super::{AppSchema, error_response, limits, with_codes};
 use crate::auth::{self, bearer_token};
 use crate::error::ApiError;
@@ -35,8 +37,19 @@ fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
     }
 }
 
+/// A request refused before any operation ran (its error is counted here).
 fn refused(status: StatusCode, error: &ApiError) -> Response {
-    json(status, &error_response(error))
+    let response = error_response(error);
+    operation::count_errors(&response.errors);
+    json(status, &response)
+}
+
+/// The caller's W3C trace context (`traceparent` header), when valid.
+fn trace_parent(headers: &HeaderMap) -> Option<agent::trace::TraceContext> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(agent::trace::TraceContext::parse)
 }
 
 /// The caller of an HTTP request: `Ok(None)` without a token or with an invalid one (resolvers
@@ -65,15 +78,26 @@ fn prepare(mut request: Request, caller: Caller) -> Result<Request, ApiError> {
     Ok(request.data(caller))
 }
 
+/// Runs one operation inside its span (a child of the caller's trace context, which the
+/// resolvers receive as request data).
 async fn execute(
     state: &GraphqlState,
-    request: Request,
+    mut request: Request,
     caller: Caller,
+    parent: Option<agent::trace::TraceContext>,
 ) -> async_graphql::Response {
-    match prepare(request, caller) {
-        Ok(request) => with_codes(state.schema.execute(request).await),
-        Err(e) => error_response(&e),
+    let mut operation = Operation::start(Transport::Http, &mut request, caller, parent);
+    let request = request.data(operation.trace());
+    let response = async {
+        match prepare(request, caller) {
+            Ok(request) => with_codes(state.schema.execute(request).await),
+            Err(e) => error_response(&e),
+        }
     }
+    .instrument(operation.span().clone())
+    .await;
+    operation.observe(&response);
+    response
 }
 
 /// `POST /graphql`.
@@ -111,10 +135,12 @@ pub async fn post(
         Ok(caller) => caller,
         Err(e) => return refused(StatusCode::SERVICE_UNAVAILABLE, &e),
     };
+    let parent = trace_parent(&headers);
     match batch {
-        BatchRequest::Single(request) => {
-            json(StatusCode::OK, &execute(&state, request, caller).await)
-        }
+        BatchRequest::Single(request) => json(
+            StatusCode::OK,
+            &execute(&state, request, caller, parent).await,
+        ),
         BatchRequest::Batch(requests) => {
             if requests.len() > limits::MAX_BATCH {
                 let e = ApiError::Invalid(format!(
@@ -126,7 +152,7 @@ pub async fn post(
             }
             let mut responses = Vec::with_capacity(requests.len());
             for request in requests {
-                responses.push(execute(&state, request, caller).await);
+                responses.push(execute(&state, request, caller, parent).await);
             }
             json(StatusCode::OK, &BatchResponse::Batch(responses))
         }
@@ -171,7 +197,11 @@ pub async fn get(
         Ok(caller) => caller,
         Err(e) => return refused(StatusCode::SERVICE_UNAVAILABLE, &e),
     };
-    json(StatusCode::OK, &execute(&state, request, caller).await)
+    let parent = trace_parent(&headers);
+    json(
+        StatusCode::OK,
+        &execute(&state, request, caller, parent).await,
+    )
 }
 
 /// Shown at `/graphiql` when `WEB_DIR` holds no `graphiql.html`: GraphiQL is bundled with the web

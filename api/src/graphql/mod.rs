@@ -2,7 +2,8 @@
 //! domain under [`query`], [`mutation`], [`subscription`]), its limits, and its two transports:
 //! [`http`] (`POST`/`GET /graphql`, GraphiQL) and [`ws`] (WebSocket, graphql-transport-ws and
 //! the legacy graphql-ws protocol). Resolvers read the caller through [`context::ContextExt`],
-//! call a [`crate::service`] and map its models to [`types`].
+//! call a [`crate::service`] and map its models to [`types`]. Each operation runs in the span
+//! of an [`operation::Operation`], which also counts it and its errors.
 
 pub mod context;
 pub mod cursor;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod mutation;
+pub mod operation;
 pub mod query;
 pub mod subscription;
 pub mod types;

@@ -19,6 +19,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use agent::trace::TraceContext;
 use async_graphql::{Request, Response, ServerError};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -31,9 +32,11 @@ use tokio_stream::StreamMap;
 
 use super::context::Caller;
 use super::http::GraphqlState;
+use super::operation::{self, Transport};
 use super::{error_response, limits, with_codes};
 use crate::auth::{self, AuthContext, bearer_token};
 use crate::error::ApiError;
+use crate::metrics::{GaugeGuard, WS_CONNECTIONS};
 
 /// Most operations one connection may run at once.
 pub const MAX_SUBSCRIPTIONS: usize = 32;
@@ -98,6 +101,7 @@ pub async fn upgrade(State(state): State<GraphqlState>, ws: WebSocketUpgrade) ->
         _ => Protocol::TransportWs,
     };
     ws.on_upgrade(move |socket| async move {
+        let _open = GaugeGuard::new(WS_CONNECTIONS);
         Connection {
             state,
             socket,
@@ -292,25 +296,40 @@ impl Connection {
                 }
             };
         }
+        let mut request = request;
+        // The client may continue its trace with `extensions.traceparent` in the payload.
+        let parent = request.extensions.get("traceparent").and_then(|v| match v {
+            async_graphql::Value::String(s) => TraceContext::parse(s),
+            _ => None,
+        });
+        let mut operation = operation::Operation::start(
+            Transport::WebSocket,
+            &mut request,
+            Caller(Some(auth)),
+            parent,
+        );
         if self.operations.len() >= MAX_SUBSCRIPTIONS {
             let e = ApiError::Invalid(format!(
                 "too many operations on one connection (limit {MAX_SUBSCRIPTIONS})"
             ));
-            return self.send_error(&id, error_response(&e).errors).await;
+            let response = operation.span().in_scope(|| error_response(&e));
+            operation.observe(&response);
+            return self.send_error(&id, response.errors).await;
         }
-        let mut request = request;
         let checked = request
             .parsed_query()
             .map_err(|e| ApiError::Invalid(e.message))
             .and_then(limits::check_document);
         if let Err(e) = checked {
-            return self.send_error(&id, error_response(&e).errors).await;
+            let response = operation.span().in_scope(|| error_response(&e));
+            operation.observe(&response);
+            return self.send_error(&id, response.errors).await;
         }
-        let stream = self
-            .state
-            .schema
-            .execute_stream(request.data(Caller(Some(auth))))
-            .map(|r| Some(with_codes(r)))
+        let request = request.data(Caller(Some(auth))).data(operation.trace());
+        let responses = self.state.schema.execute_stream(request).map(with_codes);
+        let stream = operation
+            .attach(responses)
+            .map(Some)
             .chain(futures::stream::once(async { None }))
             .boxed();
         self.operations.insert(id, stream);

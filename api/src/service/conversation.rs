@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use agent::stream::{self, StreamEntry, StreamKeys};
+use agent::trace::TraceContext;
 use chrono::{DateTime, Utc};
 use entity::{
     MessageId, MessageRole, MessageStatus, SessionId, TenantScoped, TenantTxn, message, session,
@@ -200,6 +201,9 @@ pub struct NewMessage {
     pub session_id: Option<SessionId>,
     /// Idempotency key.
     pub client_message_id: Option<String>,
+    /// The trace context of the request's span: the agent continues its trace (it travels in
+    /// the stream entry and in the message's metadata).
+    pub trace: Option<TraceContext>,
 }
 
 /// What `sendMessage` returns.
@@ -277,7 +281,7 @@ pub async fn send_message(
         user_id: auth.user_id,
         session_id: stored.session.session.id,
         message_id: stored.message.id,
-        traceparent: None,
+        traceparent: input.trace.map(|t| t.traceparent()),
     };
     let keys = StreamKeys::new(&state.config.redis_prefix);
     if let Err(e) = stream::enqueue(&state.redis, &keys, &entry, ENQUEUE_TIMEOUT).await {
@@ -361,7 +365,10 @@ async fn store(
         reply_to_id: None,
         provider: None,
         error: None,
-        metadata: serde_json::json!({}),
+        metadata: match input.trace {
+            Some(trace) => serde_json::json!({ "traceparent": trace.traceparent() }),
+            None => serde_json::json!({}),
+        },
         created_at: now,
     };
     message::Entity::insert(sea_orm::IntoActiveModel::into_active_model(message.clone()))

@@ -20,12 +20,17 @@ mod isolation;
 mod knowledge_cli;
 #[cfg(test)]
 mod limits;
+#[cfg(test)]
 mod llm;
+#[cfg(test)]
+mod metrics;
 #[cfg(test)]
 mod notifications;
 #[cfg(test)]
 mod subscriptions;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+mod trace;
 #[cfg(test)]
 mod websocket;

@@ -1,5 +1,6 @@
 //! `sendMessage`.
 
+use agent::trace::TraceContext;
 use async_graphql::{Context, ID, InputObject, Object};
 
 use crate::graphql::context::ContextExt;
@@ -42,6 +43,7 @@ impl ConversationMutation {
                 content: input.content,
                 session_id,
                 client_message_id: input.client_message_id,
+                trace: ctx.data_opt::<TraceContext>().copied(),
             },
         )
         .await?;

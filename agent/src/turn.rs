@@ -5,7 +5,9 @@
 //! 1. **claim**: in one statement, the oldest QUEUED/PROCESSING user message of the session
 //!    becomes PROCESSING and its attempt count (in its `metadata`) goes up; the sender sees
 //!    `MessageStatusChanged(PROCESSING)`.
-//! 2. **agent and memory**: the tenant's cached [`TenantAgent`] and the session's history.
+//! 2. **budget, agent and memory**: the tenant's daily token budget ([`crate::budget`]) first
+//!    (a tenant over budget gets no LLM call: the message ends FAILED saying when the budget
+//!    renews), then the tenant's cached [`TenantAgent`] and the session's history.
 //! 3. **retrieve**: the top-k knowledge chunks for the message; they become the reply's sources.
 //! 4. **llm**: the provider answers the assembled prompt; streamed text is published as
 //!    `AgentReplyDelta`s, in order, before the final reply.
@@ -38,6 +40,7 @@ use entity::{
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, Statement};
 use tokio::sync::mpsc;
 
+use crate::budget::{self, BudgetCheck};
 use crate::bus::{MessagePayload, NotificationPayload, Publisher, UserEvent, UserSummary};
 use crate::consumer::{Retry, SessionHandler};
 use crate::llm::{DeltaSink, LlmError, LlmProvider, LlmResponse};
@@ -60,6 +63,8 @@ pub struct TurnConfig {
     pub base_backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
+    /// LLM tokens a tenant may use per UTC day, 0 for no limit (`TENANT_DAILY_TOKEN_BUDGET`).
+    pub daily_token_budget: u64,
 }
 
 impl Default for TurnConfig {
@@ -69,6 +74,7 @@ impl Default for TurnConfig {
             max_attempts: 5,
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
+            daily_token_budget: 0,
         }
     }
 }
@@ -76,9 +82,11 @@ impl Default for TurnConfig {
 /// What can end a turn without a reply.
 #[derive(Debug)]
 enum TurnError {
-    /// Try again later (after `after`, when the cause said so).
+    /// Try again later (after `after`, when the cause said so). `reason` is for the log;
+    /// `shown` is what the user reads if the attempts run out.
     Transient {
         reason: String,
+        shown: String,
         after: Option<Duration>,
     },
     /// Give up now; the text is for the user.
@@ -90,11 +98,14 @@ impl From<DbError> for TurnError {
         match e {
             DbError::Unavailable(d) => Self::Transient {
                 reason: format!("database unavailable: {d}"),
+                shown: "The assistant's database was unavailable.".into(),
                 after: None,
             },
-            other => Self::Permanent(format!(
-                "The assistant could not store its answer ({other})."
-            )),
+            other => {
+                // The detail is for the operator; the user gets no internals.
+                tracing::error!(error = %other, "a turn failed on a database error");
+                Self::Permanent("The assistant could not store its answer (internal error).".into())
+            }
         }
     }
 }
@@ -121,10 +132,12 @@ impl From<LlmError> for TurnError {
         match &e {
             LlmError::RateLimited { retry_after } => Self::Transient {
                 reason: e.to_string(),
+                shown: e.user_reason(),
                 after: Some(*retry_after),
             },
             LlmError::Unavailable(_) => Self::Transient {
                 reason: e.to_string(),
+                shown: e.user_reason(),
                 after: None,
             },
             LlmError::QuotaExhausted(_) | LlmError::Refused(_) => Self::Permanent(e.user_reason()),
@@ -266,6 +279,7 @@ impl Turns {
             session: entry.session_id,
         };
         self.forget_if_stale(key, claimed.last_reply);
+        self.check_budget(entry).await?;
         let agent = self
             .agents
             .get_for_sender(entry.tenant_id, entry.user_id)
@@ -283,6 +297,7 @@ impl Turns {
             .await
             .map_err(|e| TurnError::Transient {
                 reason: format!("retrieval failed: {e}"),
+                shown: "The assistant could not search its knowledge.".into(),
                 after: None,
             })?;
         let sources: Vec<Source> = knowledge
@@ -368,6 +383,22 @@ impl Turns {
         );
         self.remember(entry.session_id, reply.id);
         Ok(())
+    }
+
+    /// Refuses the turn (for good) when the tenant's daily token budget is used up.
+    async fn check_budget(&self, entry: &StreamEntry) -> Result<(), TurnError> {
+        if self.config.daily_token_budget == 0 {
+            return Ok(());
+        }
+        let txn = self.db.begin_in_tenant(entry.tenant_id).await?;
+        let state = budget::check(&txn, self.config.daily_token_budget).await?;
+        txn.commit().await?;
+        match state {
+            BudgetCheck::Within => Ok(()),
+            BudgetCheck::Exhausted { resets_in, .. } => {
+                Err(TurnError::Permanent(budget::exhausted_reason(resets_in)))
+            }
+        }
     }
 
     /// Step 5: one transaction. Returns `None` when another worker committed a reply first.
@@ -504,7 +535,8 @@ impl Turns {
         Ok(())
     }
 
-    /// Puts a message back to QUEUED after a transient failure, remembering why.
+    /// Puts a message back to QUEUED after a transient failure, remembering why (in words for
+    /// the user, shown if the attempts run out).
     async fn requeue(
         &self,
         entry: &StreamEntry,
@@ -584,7 +616,7 @@ impl SessionHandler for Turns {
         let claimed = match self.claim(entry).await {
             Ok(Some(claimed)) => claimed,
             Ok(None) => return Ok(None),
-            Err(TurnError::Transient { reason, after }) => {
+            Err(TurnError::Transient { reason, after, .. }) => {
                 return Err(Retry {
                     after: after.unwrap_or(self.config.base_backoff),
                     reason,
@@ -598,9 +630,12 @@ impl SessionHandler for Turns {
             }
         };
         if claimed.attempts > self.config.max_attempts {
-            let last = claimed.last_error.as_deref().unwrap_or("unknown error");
+            let last = claimed
+                .last_error
+                .as_deref()
+                .unwrap_or("Please try again later.");
             let reason = format!(
-                "The assistant could not answer after {} attempts. Please try again later. (Last error: {last})",
+                "The assistant could not answer after {} attempts. {last}",
                 self.config.max_attempts
             );
             return match self.fail(entry, claimed.id, &reason).await {
@@ -619,14 +654,16 @@ impl SessionHandler for Turns {
             Err(TurnError::Permanent(reason)) => {
                 self.fail(entry, claimed.id, &reason).await.map(|()| None)
             }
-            Err(TurnError::Transient { reason, after }) => {
-                self.requeue(entry, claimed.id, &reason).await.map(|()| {
-                    Some(Retry {
-                        after: after.unwrap_or_else(|| self.backoff(claimed.attempts)),
-                        reason,
-                    })
+            Err(TurnError::Transient {
+                reason,
+                shown,
+                after,
+            }) => self.requeue(entry, claimed.id, &shown).await.map(|()| {
+                Some(Retry {
+                    after: after.unwrap_or_else(|| self.backoff(claimed.attempts)),
+                    reason,
                 })
-            }
+            }),
         };
         match recovery {
             Ok(None) => Ok(Some(claimed.id)),

@@ -10,6 +10,7 @@
 //! - [`auth`]: passwords, JWTs and the caller's [`auth::AuthContext`].
 //! - [`service`]: the logic behind resolvers and commands (accounts, conversations,
 //!   notifications, knowledge, events, the directory of tenants and users).
+//! - [`rate_limit`]: the token buckets of `sendMessage`, per user and per tenant.
 //! - [`seed`]: the demo data.
 //! - [`error`]: [`error::ApiError`], what callers see when something fails.
 
@@ -19,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod health;
+pub mod rate_limit;
 pub mod seed;
 pub mod server;
 pub mod service;

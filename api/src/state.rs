@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::JwtKeys;
 use crate::config::{Config, EmbedderKind};
 use crate::error::ApiError;
+use crate::rate_limit::RateLimiter;
 
 /// Connections in the Redis command pool: commands are pipelined, so a few suffice.
 const REDIS_POOL_SIZE: usize = 4;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub llm: Arc<dyn LlmProvider>,
     /// Publishes live events (to users) and tenant changes (to every process).
     pub publisher: Publisher,
+    /// The rate limits of `sendMessage` (buckets in Redis, in memory while Redis is down).
+    pub rate_limiter: RateLimiter,
     /// This process's one pub/sub subscriber and its fan-out to WebSocket subscribers; its loop
     /// stops when [`AppState::shutdown`] is cancelled.
     pub hub: Hub,
@@ -108,6 +111,7 @@ impl AppState {
         Ok(Self {
             db,
             publisher: Publisher::new(redis.clone(), &config.redis_prefix),
+            rate_limiter: RateLimiter::new(redis.clone(), &config.redis_prefix, config.rate_limits),
             redis,
             jwt: Arc::new(JwtKeys::new(&config.jwt)),
             retriever: Arc::new(ExactRetriever::new(embedder.clone())),

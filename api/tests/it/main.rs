@@ -1,6 +1,8 @@
 //! Integration tests of the API and the `concierge` binary against real Postgres and Redis.
 
 #[cfg(test)]
+mod abuse;
+#[cfg(test)]
 mod agent;
 #[cfg(test)]
 mod app;
@@ -13,12 +15,23 @@ mod contract;
 #[cfg(test)]
 mod conversation;
 #[cfg(test)]
+mod faults;
+#[cfg(test)]
 mod isolation;
 #[cfg(test)]
 mod limits;
+#[cfg(test)]
 mod llm;
 #[cfg(test)]
+mod load;
+#[cfg(test)]
 mod notifications;
+#[cfg(test)]
+mod production;
+#[cfg(test)]
+mod rate_limits;
+#[cfg(test)]
+mod shutdown;
 #[cfg(test)]
 mod subscriptions;
 #[cfg(test)]

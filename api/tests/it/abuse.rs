@@ -378,10 +378,10 @@ const SEND: &str = "mutation($c: String!, $k: String) { sendMessage(input: { con
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_from_one_user_is_rate_limited_and_others_are_unaffected() {
-    // Five at once, then one every ten seconds: the flood below takes far less than ten seconds.
+    // Five at once, then one a minute: the flood below takes far less than a minute.
     let app = TestApp::spawn_with(&[
         ("AGENT_RUNTIME", "off"),
-        ("RATE_LIMIT_USER_PER_MINUTE", "6"),
+        ("RATE_LIMIT_USER_PER_MINUTE", "1"),
         ("RATE_LIMIT_USER_BURST", "5"),
     ])
     .await;
@@ -408,7 +408,7 @@ async fn a_flood_from_one_user_is_rate_limited_and_others_are_unaffected() {
         let retry_after = body["errors"][0]["extensions"]["retryAfter"]
             .as_u64()
             .unwrap();
-        assert!((1..=10).contains(&retry_after), "{body}");
+        assert!((1..=60).contains(&retry_after), "{body}");
         let message = body["errors"][0]["message"].as_str().unwrap();
         assert!(
             message.starts_with("you are sending messages faster than the limit; retry in "),

@@ -92,7 +92,7 @@ async fn without_redis_the_limits_still_hold_and_nothing_else_is_refused() {
     let app = TestApp::spawn_with(&[
         ("REDIS_URL", url.as_str()),
         ("AGENT_RUNTIME", "off"),
-        ("RATE_LIMIT_USER_PER_MINUTE", "6"),
+        ("RATE_LIMIT_USER_PER_MINUTE", "1"),
         ("RATE_LIMIT_USER_BURST", "3"),
     ])
     .await;

@@ -397,8 +397,9 @@ impl<H: SessionHandler> Consumer<H> {
     }
 
     /// Reads, reclaims and sweeps until `shutdown` is cancelled, then stops reading and waits for
-    /// the sessions in progress to finish their current message (at most `drain_timeout`);
-    /// entries not processed stay pending for another process.
+    /// the sessions in progress to finish their current message (at most `drain_timeout`); no
+    /// session starts another message after the signal. Entries not processed stay pending for
+    /// another process.
     ///
     /// A read in flight is never cancelled: Redis hands the entries to this consumer as soon as it
     /// answers, and a dropped answer would leave them pending until the reclaim. So reclaim and
@@ -409,6 +410,17 @@ impl<H: SessionHandler> Consumer<H> {
             tracing::warn!(error = %e, "could not create the consumer group yet; retrying while reading");
         }
         let this = Arc::new(self);
+        // From the signal on, no session starts another message (the ones in progress finish);
+        // entries read meanwhile stay pending for another process.
+        let stop_sessions = {
+            let (shutdown, stop) = (shutdown.clone(), this.shared.stop.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => stop.cancel(),
+                    () = stop.cancelled() => {}
+                }
+            })
+        };
         let reclaim = tokio::spawn(every(this.config.reclaim_interval, shutdown.clone(), {
             let this = this.clone();
             move || {
@@ -453,6 +465,7 @@ impl<H: SessionHandler> Consumer<H> {
         }
         let _ = tokio::join!(reclaim, sweep);
         this.shared.stop.cancel();
+        let _ = stop_sessions.await;
         this.shared.tasks.close();
         if tokio::time::timeout(drain_timeout, this.shared.tasks.wait())
             .await

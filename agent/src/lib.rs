@@ -14,6 +14,7 @@
 //! - [`prompt`]: the [`prompt::Prompt`] every provider answers.
 //! - [`llm`]: the [`llm::LlmProvider`] seam, and [`llm::offline`], the built-in provider that
 //!   needs no model.
+//! - [`budget`]: the daily LLM token budget of a tenant.
 //! - [`reply`]: what an assistant message records (actions, sources, usage).
 //! - [`runtime`]: one process's agent runtime; [`turn`]: how one message is answered;
 //!   [`consumer`] and [`lease`]: the stream consumer that runs sessions in order across
@@ -27,6 +28,7 @@
 //! Redis contracts.
 
 pub mod action;
+pub mod budget;
 pub mod bus;
 pub mod consumer;
 pub mod embedding;

@@ -5,7 +5,9 @@
 //! 1. **claim**: in one statement, the oldest QUEUED/PROCESSING user message of the session
 //!    becomes PROCESSING and its attempt count (in its `metadata`) goes up; the sender sees
 //!    `MessageStatusChanged(PROCESSING)`.
-//! 2. **agent and memory**: the tenant's cached [`TenantAgent`] and the session's history.
+//! 2. **budget, agent and memory**: the tenant's daily token budget ([`crate::budget`]) first
+//!    (a tenant over budget gets no LLM call: the message ends FAILED saying when the budget
+//!    renews), then the tenant's cached [`TenantAgent`] and the session's history.
 //! 3. **retrieve**: the top-k knowledge chunks for the message; they become the reply's sources.
 //! 4. **llm**: the provider answers the assembled prompt; streamed text is published as
 //!    `AgentReplyDelta`s, in order, before the final reply.
@@ -39,6 +41,7 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, Statemen
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::budget::{self, BudgetCheck};
 use crate::bus::{MessagePayload, NotificationPayload, Publisher, UserEvent, UserSummary};
 use crate::consumer::{Retry, SessionHandler};
 use crate::llm::{DeltaSink, LlmError, LlmProvider, LlmResponse};
@@ -63,6 +66,8 @@ pub struct TurnConfig {
     pub base_backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
+    /// LLM tokens a tenant may use per UTC day, 0 for no limit (`TENANT_DAILY_TOKEN_BUDGET`).
+    pub daily_token_budget: u64,
 }
 
 impl Default for TurnConfig {
@@ -72,6 +77,7 @@ impl Default for TurnConfig {
             max_attempts: 5,
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
+            daily_token_budget: 0,
         }
     }
 }
@@ -79,9 +85,11 @@ impl Default for TurnConfig {
 /// What can end a turn without a reply.
 #[derive(Debug)]
 enum TurnError {
-    /// Try again later (after `after`, when the cause said so).
+    /// Try again later (after `after`, when the cause said so). `reason` is for the log;
+    /// `shown` is what the user reads if the attempts run out.
     Transient {
         reason: String,
+        shown: String,
         after: Option<Duration>,
     },
     /// Give up now; the text is for the user.
@@ -93,11 +101,14 @@ impl From<DbError> for TurnError {
         match e {
             DbError::Unavailable(d) => Self::Transient {
                 reason: format!("database unavailable: {d}"),
+                shown: "The assistant's database was unavailable.".into(),
                 after: None,
             },
-            other => Self::Permanent(format!(
-                "The assistant could not store its answer ({other})."
-            )),
+            other => {
+                // The detail is for the operator; the user gets no internals.
+                tracing::error!(error = %other, "a turn failed on a database error");
+                Self::Permanent("The assistant could not store its answer (internal error).".into())
+            }
         }
     }
 }
@@ -124,10 +135,12 @@ impl From<LlmError> for TurnError {
         match &e {
             LlmError::RateLimited { retry_after } => Self::Transient {
                 reason: e.to_string(),
+                shown: e.user_reason(),
                 after: Some(*retry_after),
             },
             LlmError::Unavailable(_) => Self::Transient {
                 reason: e.to_string(),
+                shown: e.user_reason(),
                 after: None,
             },
             LlmError::QuotaExhausted(_) | LlmError::Refused(_) => Self::Permanent(e.user_reason()),
@@ -278,6 +291,7 @@ impl Turns {
             session: entry.session_id,
         };
         self.forget_if_stale(key, claimed.last_reply);
+        self.check_budget(entry).await?;
         let (agent, history) = telemetry::step(Step::Context, async {
             let agent = self
                 .agents
@@ -300,6 +314,7 @@ impl Turns {
         .await
         .map_err(|e| TurnError::Transient {
             reason: format!("retrieval failed: {e}"),
+            shown: "The assistant could not search its knowledge.".into(),
             after: None,
         })?;
         let sources: Vec<Source> = knowledge
@@ -405,6 +420,22 @@ impl Turns {
         );
         self.remember(entry.session_id, reply.id);
         Ok(())
+    }
+
+    /// Refuses the turn (for good) when the tenant's daily token budget is used up.
+    async fn check_budget(&self, entry: &StreamEntry) -> Result<(), TurnError> {
+        if self.config.daily_token_budget == 0 {
+            return Ok(());
+        }
+        let txn = self.db.begin_in_tenant(entry.tenant_id).await?;
+        let state = budget::check(&txn, self.config.daily_token_budget).await?;
+        txn.commit().await?;
+        match state {
+            BudgetCheck::Within => Ok(()),
+            BudgetCheck::Exhausted { resets_in, .. } => {
+                Err(TurnError::Permanent(budget::exhausted_reason(resets_in)))
+            }
+        }
     }
 
     /// Step 5: one transaction. Returns `None` when another worker committed a reply first.
@@ -547,7 +578,8 @@ impl Turns {
         Ok(())
     }
 
-    /// Puts a message back to QUEUED after a transient failure, remembering why.
+    /// Puts a message back to QUEUED after a transient failure, remembering why (in words for
+    /// the user, shown if the attempts run out).
     async fn requeue(
         &self,
         entry: &StreamEntry,
@@ -666,9 +698,12 @@ impl Turns {
         claimed: Claimed,
     ) -> Result<Option<MessageId>, Retry> {
         if claimed.attempts > self.config.max_attempts {
-            let last = claimed.last_error.as_deref().unwrap_or("unknown error");
+            let last = claimed
+                .last_error
+                .as_deref()
+                .unwrap_or("Please try again later.");
             let reason = format!(
-                "The assistant could not answer after {} attempts. Please try again later. (Last error: {last})",
+                "The assistant could not answer after {} attempts. {last}",
                 self.config.max_attempts
             );
             return match self.fail(entry, claimed.id, &reason, true).await {
@@ -688,8 +723,12 @@ impl Turns {
                 .fail(entry, claimed.id, &reason, false)
                 .await
                 .map(|()| None),
-            Err(TurnError::Transient { reason, after }) => {
-                self.requeue(entry, claimed.id, &reason).await.map(|()| {
+            Err(TurnError::Transient {
+                reason,
+                shown,
+                after,
+            }) => {
+                self.requeue(entry, claimed.id, &shown).await.map(|()| {
                     telemetry::message_outcome(entry.tenant_id, Outcome::Retried, false);
                     tracing::Span::current().record("outcome", Outcome::Retried.name());
                     Some(Retry {
@@ -719,7 +758,7 @@ impl SessionHandler for Turns {
         let claimed = match claim {
             Ok(Some(claimed)) => claimed,
             Ok(None) => return Ok(None),
-            Err(TurnError::Transient { reason, after }) => {
+            Err(TurnError::Transient { reason, after, .. }) => {
                 return Err(Retry {
                     after: after.unwrap_or(self.config.base_backoff),
                     reason,

@@ -20,6 +20,8 @@ use agent::tenant::TenantAgentConfig;
 use agent::turn::TurnConfig;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::rate_limit::{Bucket, RateLimitConfig};
+
 /// The development JWT secret. Production mode refuses to start with it.
 pub const DEV_JWT_SECRET: &str = "concierge-dev-secret-do-not-use-in-production";
 /// Shortest JWT secret accepted in production (HS256 wants at least 256 bits of key).
@@ -107,7 +109,8 @@ pub struct Config {
     /// The agent runtime: `WORKER_CONCURRENCY`, `AGENT_MAX_ATTEMPTS`, `RETRIEVAL_TOP_K`,
     /// `STREAM_RECLAIM_IDLE`, `STREAM_RECLAIM_INTERVAL`, `STREAM_SWEEP_INTERVAL`, `STREAM_SWEEP_MIN_AGE`, `SESSION_LEASE_TTL`,
     /// `SESSION_MEMORY_TURNS`, `SESSION_MEMORY_TOKENS`, `SESSION_MEMORY_TTL`,
-    /// `SESSION_MEMORY_MAX_SESSIONS`, `TENANT_AGENT_TTL`, `SHUTDOWN_DRAIN_TIMEOUT`.
+    /// `SESSION_MEMORY_MAX_SESSIONS`, `TENANT_AGENT_TTL`, `SHUTDOWN_DRAIN_TIMEOUT`,
+    /// `TENANT_DAILY_TOKEN_BUDGET` (read by `sendMessage` too).
     pub runtime: RuntimeConfig,
     /// `LLM_PROVIDER`, `GEMINI_*`, `OPENAI_*`, `LLM_*`: which LLM answers and how (read and
     /// checked by [`agent::llm::LlmConfig::from_lookup`]; README, "LLM providers").
@@ -117,6 +120,17 @@ pub struct Config {
     /// `METRICS_ADDR`: where `concierge worker` serves `/metrics`, `/healthz` and `/readyz`
     /// (a worker serves nothing when unset; `serve` has them on `BIND_ADDR`).
     pub metrics_addr: Option<SocketAddr>,
+    /// `GRAPHIQL`: serve GraphiQL at `/graphiql` (default: on in development, off in production).
+    pub graphiql: bool,
+    /// `GRAPHQL_INTROSPECTION`: answer introspection queries and suggest field names in error
+    /// messages (default: on in development, off in production).
+    pub introspection: bool,
+    /// `CORS_ORIGINS`: origins (`https://app.example.com`) whose web pages may call the API. In
+    /// development any `localhost` origin may too.
+    pub cors_origins: Vec<String>,
+    /// `RATE_LIMIT_USER_PER_MINUTE`, `RATE_LIMIT_USER_BURST`, `RATE_LIMIT_TENANT_PER_MINUTE`,
+    /// `RATE_LIMIT_TENANT_BURST`: the token buckets of `sendMessage`.
+    pub rate_limits: RateLimitConfig,
 }
 
 /// Reads variables, remembering every problem so they can all be reported at once.
@@ -205,6 +219,11 @@ fn runtime_config(r: &mut Reader<'_>) -> RuntimeConfig {
         turn: TurnConfig {
             retrieval_k: r.parse("RETRIEVAL_TOP_K", t.retrieval_k, "a number of chunks"),
             max_attempts,
+            daily_token_budget: r.parse(
+                "TENANT_DAILY_TOKEN_BUDGET",
+                t.daily_token_budget,
+                "a number of tokens (0 for no limit)",
+            ),
             ..t
         },
         memory: MemoryConfig {
@@ -297,6 +316,59 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// The rate limits of `sendMessage`, with their documented defaults.
+fn rate_limits(r: &mut Reader<'_>) -> RateLimitConfig {
+    let d = RateLimitConfig::default();
+    let mut bucket = |scope: &str, default: Bucket| {
+        let bucket = Bucket {
+            per_minute: r.parse(
+                &format!("RATE_LIMIT_{scope}_PER_MINUTE"),
+                default.per_minute,
+                "a number of messages per minute (0 for no limit)",
+            ),
+            burst: r.parse(
+                &format!("RATE_LIMIT_{scope}_BURST"),
+                default.burst,
+                "a number of messages",
+            ),
+        };
+        if bucket.burst == 0 {
+            r.errors
+                .push(format!("RATE_LIMIT_{scope}_BURST must be at least 1"));
+        }
+        bucket
+    };
+    RateLimitConfig {
+        user: bucket("USER", d.user),
+        tenant: bucket("TENANT", d.tenant),
+    }
+}
+
+/// `CORS_ORIGINS`: a comma-separated list of origins, each `http(s)://host[:port]`.
+fn cors_origins(r: &mut Reader<'_>) -> Vec<String> {
+    let raw = r.string("CORS_ORIGINS", "");
+    let mut origins = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let origin = entry.trim_end_matches('/');
+        let host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        let valid = host.is_some_and(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+        });
+        if valid {
+            origins.push(origin.to_owned());
+        } else {
+            r.errors.push(format!(
+                "CORS_ORIGINS entry {entry:?} is not an origin like https://app.example.com"
+            ));
+        }
+    }
+    origins
 }
 
 /// Parses `500ms`, `90s`, `15m`, `12h`, `7d` (a bare number is seconds).
@@ -399,6 +471,15 @@ impl Config {
                     None
                 }
             });
+        let production = environment == Environment::Production;
+        let graphiql = r.choice("GRAPHIQL", !production, &[("on", true), ("off", false)]);
+        let introspection = r.choice(
+            "GRAPHQL_INTROSPECTION",
+            !production,
+            &[("on", true), ("off", false)],
+        );
+        let cors_origins = cors_origins(&mut r);
+        let rate_limits = rate_limits(&mut r);
         let llm = agent::llm::LlmConfig::from_lookup(get).unwrap_or_else(|errors| {
             r.errors.extend(errors);
             agent::llm::LlmConfig::default()
@@ -453,6 +534,10 @@ impl Config {
             llm,
             metrics_token,
             metrics_addr,
+            graphiql,
+            introspection,
+            cors_origins,
+            rate_limits,
         })
     }
 }
@@ -502,6 +587,50 @@ mod tests {
             ("JWT_SECRET", &"x".repeat(40)),
         ])
         .unwrap();
+    }
+
+    #[test]
+    fn production_turns_graphiql_and_introspection_off_unless_enabled() {
+        let secret = "x".repeat(40);
+        let dev = load(&[]).unwrap();
+        assert!(dev.graphiql && dev.introspection);
+        let prod = load(&[("CONCIERGE_ENV", "production"), ("JWT_SECRET", &secret)]).unwrap();
+        assert!(!prod.graphiql && !prod.introspection);
+        let on = load(&[
+            ("CONCIERGE_ENV", "production"),
+            ("JWT_SECRET", &secret),
+            ("GRAPHIQL", "on"),
+            ("GRAPHQL_INTROSPECTION", "on"),
+        ])
+        .unwrap();
+        assert!(on.graphiql && on.introspection);
+    }
+
+    #[test]
+    fn cors_origins_and_rate_limits_are_checked() {
+        let c = load(&[
+            (
+                "CORS_ORIGINS",
+                "https://app.example.com, http://localhost:5173/",
+            ),
+            ("RATE_LIMIT_USER_PER_MINUTE", "0"),
+            ("TENANT_DAILY_TOKEN_BUDGET", "50000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        assert_eq!(c.rate_limits.user.per_minute, 0);
+        assert_eq!(c.rate_limits.tenant, RateLimitConfig::default().tenant);
+        assert_eq!(c.runtime.turn.daily_token_budget, 50_000);
+        let err = load(&[
+            ("CORS_ORIGINS", "app.example.com,https://ok.example.com,*"),
+            ("RATE_LIMIT_TENANT_BURST", "0"),
+            ("TENANT_DAILY_TOKEN_BUDGET", "lots"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.0.len(), 4, "{err}");
     }
 
     #[test]

@@ -21,9 +21,11 @@ pub enum ApiError {
     /// The input is wrong; the message says what to change.
     #[error("{0}")]
     Invalid(String),
-    /// Too many requests; retry after the given time.
-    #[error("rate limit exceeded; retry in {} s", .retry_after.as_secs().max(1))]
+    /// Too many requests, or a budget is used up; the message says which, and when to retry.
+    #[error("{reason}; retry {}", agent::budget::in_words(*.retry_after))]
     RateLimited {
+        /// Which limit refused the request, in words.
+        reason: &'static str,
         /// When a retry may succeed.
         retry_after: Duration,
     },

@@ -11,6 +11,7 @@
 //! - [`auth`]: passwords, JWTs and the caller's [`auth::AuthContext`].
 //! - [`service`]: the logic behind resolvers and commands (accounts, conversations,
 //!   notifications, knowledge, events, the directory of tenants and users).
+//! - [`rate_limit`]: the token buckets of `sendMessage`, per user and per tenant.
 //! - [`seed`]: the demo data.
 //! - [`error`]: [`error::ApiError`], what callers see when something fails.
 //! - [`telemetry`] and [`metrics`]: logs and traces; Prometheus metrics and `/metrics`.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
+pub mod rate_limit;
 pub mod seed;
 pub mod server;
 pub mod service;

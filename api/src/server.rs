@@ -1,24 +1,32 @@
 //! The HTTP server: the router and the run loop with graceful shutdown on SIGTERM or SIGINT.
 //!
-//! Routes: `/graphql` (POST, GET, and the WebSocket upgrade), `/graphiql`, `/healthz`,
-//! `/readyz`, `/metrics` (Prometheus), `/app-config.json` (what the web app needs to know about this server), and the
-//! built web app from `WEB_DIR` at `/` (unknown paths fall back to its `index.html`, so the
-//! app's own routes work on reload).
+//! Routes: `/graphql` (POST, GET, and the WebSocket upgrade), `/graphiql` (404 unless
+//! `GRAPHIQL` is on), `/healthz`, `/readyz`, `/metrics` (Prometheus), `/app-config.json` (what the web app needs to know
+//! about this server), and the built web app from `WEB_DIR` at `/` (unknown paths fall back to
+//! its `index.html`, so the app's own routes work on reload). Cross-origin requests are allowed
+//! only from `CORS_ORIGINS` (and, in development, from any `localhost` origin).
+//!
+//! Shutdown (SIGTERM, SIGINT, or [`AppState::shutdown`] cancelled): the listener stops
+//! accepting, requests in progress finish, every WebSocket is closed with 1001, the agent
+//! runtime stops reading the stream and finishes the messages in progress within
+//! `SHUTDOWN_DRAIN_TIMEOUT`; then [`Server::run`] returns (and the process exits 0).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
-use axum::http::header;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::config::Environment;
+use crate::config::{Config, Environment};
 use crate::error::ApiError;
 use crate::graphql::http::GraphqlState;
 use crate::graphql::{self, limits};
@@ -26,6 +34,10 @@ use crate::health;
 use crate::metrics;
 use crate::seed;
 use crate::state::AppState;
+
+/// What shutdown may take beyond `SHUTDOWN_DRAIN_TIMEOUT`: the stream read in progress (at most
+/// a second), closing WebSockets, quitting Redis.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A server bound to its address, ready to run.
 #[derive(Debug)]
@@ -61,13 +73,24 @@ impl Server {
     /// The router with every route of the server.
     pub fn router(state: AppState) -> Router {
         let web_dir = state.config.web_dir.clone();
+        let cors = cors(&state.config);
         let graphql_state = GraphqlState {
             schema: graphql::build(state.clone()),
             app: state.clone(),
         };
+        let graphiql = if state.config.graphiql {
+            get(graphql::http::graphiql)
+        } else {
+            get(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    "GraphiQL is off (GRAPHIQL=on enables it)",
+                )
+            })
+        };
         let api = Router::new()
             .route("/graphql", get(graphql_get).post(graphql::http::post))
-            .route("/graphiql", get(graphql::http::graphiql))
+            .route("/graphiql", graphiql)
             .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
             .with_state(graphql_state);
         let app = Router::new()
@@ -80,6 +103,7 @@ impl Server {
         let index = web_dir.join("index.html");
         app.fallback_service(ServeDir::new(web_dir).fallback(ServeFile::new(index)))
             .layer(middleware::from_fn(metrics::track))
+            .layer(cors)
     }
 
     /// Serves until [`AppState::shutdown`] is cancelled (by a signal or by the caller), then
@@ -108,7 +132,15 @@ impl Server {
             .await
             .map_err(|e| ApiError::Internal(format!("server error: {e}")))?;
         state.tasks.close();
-        state.tasks.wait().await;
+        let bound = state.config.runtime.drain_timeout + SHUTDOWN_GRACE;
+        if tokio::time::timeout(bound, state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "background work still running after the drain time; stopping anyway (unfinished messages are picked up by another process or after a restart)"
+            );
+        }
         fred::interfaces::ClientLike::quit(&state.redis).await.ok();
         Ok(())
     }
@@ -142,6 +174,40 @@ pub async fn serve_operations(state: &AppState, addr: SocketAddr) -> Result<Sock
         }
     });
     Ok(bound)
+}
+
+/// Cross-origin access: the configured origins, plus any `localhost` origin in development.
+/// Requests carry their token in a header, never in a cookie, so the browser's CORS check is
+/// what keeps other sites' pages from reading the API's answers.
+fn cors(config: &Config) -> CorsLayer {
+    let listed: Vec<HeaderValue> = config
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let development = config.environment == Environment::Development;
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            listed.contains(origin) || (development && is_localhost(origin))
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600))
+}
+
+/// `http(s)://localhost`, `127.0.0.1` or `[::1]`, on any port.
+fn is_localhost(origin: &HeaderValue) -> bool {
+    let Some(host) = origin.to_str().ok().and_then(|o| {
+        o.strip_prefix("http://")
+            .or_else(|| o.strip_prefix("https://"))
+    }) else {
+        return false;
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
 }
 
 /// `GET /graphql`: a WebSocket upgrade, or a query in the URL.
@@ -198,5 +264,31 @@ pub async fn wait_for_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
         () = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn localhost_origins_are_recognised_and_lookalikes_are_not() {
+        for ok in [
+            "http://localhost:5173",
+            "http://127.0.0.1:8080",
+            "https://localhost",
+            "http://[::1]:3000",
+        ] {
+            assert!(is_localhost(&HeaderValue::from_static(ok)), "{ok}");
+        }
+        for bad in [
+            "http://localhost.evil.example",
+            "https://evil.example",
+            "http://127.0.0.1.evil.example:80",
+            "null",
+            "localhost:5173",
+        ] {
+            assert!(!is_localhost(&HeaderValue::from_static(bad)), "{bad}");
+        }
     }
 }

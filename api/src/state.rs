@@ -19,6 +19,7 @@ use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
 
 /// Connections in the Redis command pool: commands are pipelined, so a few suffice.
 const REDIS_POOL_SIZE: usize = 4;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub llm: Arc<dyn LlmProvider>,
     /// Publishes live events (to users) and tenant changes (to every process).
     pub publisher: Publisher,
+    /// The rate limits of `sendMessage` (buckets in Redis, in memory while Redis is down).
+    pub rate_limiter: RateLimiter,
     /// This process's one pub/sub subscriber and its fan-out to WebSocket subscribers; its loop
     /// stops when [`AppState::shutdown`] is cancelled.
     pub hub: Hub,
@@ -111,6 +114,7 @@ impl AppState {
         Ok(Self {
             db,
             publisher: Publisher::new(redis.clone(), &config.redis_prefix),
+            rate_limiter: RateLimiter::new(redis.clone(), &config.redis_prefix, config.rate_limits),
             redis,
             jwt: Arc::new(JwtKeys::new(&config.jwt)),
             retriever: Arc::new(VectorRetriever::new(embedder.clone())),

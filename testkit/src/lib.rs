@@ -5,7 +5,8 @@
 //!   by all test processes (creation is serialised by an advisory lock), so tests run in parallel
 //!   and never share state. The database is dropped when the [`TestDb`] is.
 //! - [`redis_prefix`] gives each test its own Redis key prefix; [`redis_server::RedisServer`] a
-//!   Redis of its own, for tests that stop and start it.
+//!   Redis of its own, for tests that stop and start it; [`pg_server::PgServer`] likewise a
+//!   PostgreSQL of its own (with [`pg_server::PgServer::test_db`] on it).
 //! - [`fake_llm`] runs local fake Gemini and OpenAI-compatible servers (for the LLM providers'
 //!   tests, end-to-end tests and benchmarks).
 //! - [`fake_embed::FakeEmbedServer`] is a local fake of the Gemini and OpenAI embedding APIs.
@@ -15,6 +16,7 @@
 
 pub mod fake_embed;
 pub mod fake_llm;
+pub mod pg_server;
 pub mod redis_server;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -38,19 +40,21 @@ fn pg_port() -> String {
 /// URL of the owner role (`concierge`) on database `db`.
 #[must_use]
 pub fn admin_url(db: &str) -> String {
-    format!(
-        "postgres://concierge:concierge@127.0.0.1:{}/{db}",
-        pg_port()
-    )
+    admin_url_on(&pg_port(), db)
 }
 
 /// URL of the application role (`concierge_app`) on database `db`.
 #[must_use]
 pub fn app_url(db: &str) -> String {
-    format!(
-        "postgres://concierge_app:concierge_app@127.0.0.1:{}/{db}",
-        pg_port()
-    )
+    app_url_on(&pg_port(), db)
+}
+
+fn admin_url_on(port: &str, db: &str) -> String {
+    format!("postgres://concierge:concierge@127.0.0.1:{port}/{db}")
+}
+
+fn app_url_on(port: &str, db: &str) -> String {
+    format!("postgres://concierge_app:concierge_app@127.0.0.1:{port}/{db}")
 }
 
 /// URL of the test Redis.
@@ -84,6 +88,8 @@ pub struct TestDb {
     pub db: Db,
     /// The owner role's connection on it (no row-level security), for setting up and checking.
     pub admin: DatabaseConnection,
+    /// The port of the Postgres server it lives on.
+    port: String,
 }
 
 impl TestDb {
@@ -124,25 +130,62 @@ impl TestDb {
         let admin = Database::connect(admin_url(&name))
             .await
             .expect("connecting as the owner role");
-        Self { name, db, admin }
+        Self {
+            name,
+            db,
+            admin,
+            port: pg_port(),
+        }
+    }
+
+    /// A database named `name` that already exists and is migrated, on the server at `port`
+    /// (see [`pg_server::PgServer::test_db`]); dropped on drop like the others.
+    ///
+    /// # Panics
+    /// When it cannot be connected to.
+    #[expect(
+        clippy::expect_used,
+        reason = "test support: failing loudly is the point"
+    )]
+    pub(crate) async fn existing(port: u16, name: String) -> Self {
+        let port = port.to_string();
+        let db = Db::connect(
+            &app_url_on(&port, &name),
+            &PoolOptions {
+                max_connections: 10,
+                ..PoolOptions::default()
+            },
+        )
+        .await
+        .expect("connecting as the application role");
+        let admin = Database::connect(admin_url_on(&port, &name))
+            .await
+            .expect("connecting as the owner role");
+        Self {
+            name,
+            db,
+            admin,
+            port,
+        }
     }
 
     /// URL of the application role on this database.
     #[must_use]
     pub fn app_url(&self) -> String {
-        app_url(&self.name)
+        app_url_on(&self.port, &self.name)
     }
 
     /// URL of the owner role on this database.
     #[must_use]
     pub fn admin_url(&self) -> String {
-        admin_url(&self.name)
+        admin_url_on(&self.port, &self.name)
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
+        let server_url = admin_url_on(&self.port, "postgres");
         // Drop may run inside or outside a runtime: do the async work on a thread of its own.
         let dropper = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -152,7 +195,7 @@ impl Drop for TestDb {
                 return;
             };
             rt.block_on(async move {
-                if let Ok(server) = Database::connect(admin_url("postgres")).await {
+                if let Ok(server) = Database::connect(server_url).await {
                     let _ = server
                         .execute_unprepared(&format!(
                             "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"

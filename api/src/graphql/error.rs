@@ -1,5 +1,6 @@
 //! How an [`ApiError`] becomes a GraphQL error: its message, and `extensions.code` (plus
-//! `extensions.retryAfter` in seconds when rate limited). The error is logged here, once.
+//! `extensions.retryAfter` in whole seconds, rounded up, when rate limited). The error is logged
+//! here, once.
 //!
 //! Resolvers return [`Result`], whose error type [`GqlError`] is deliberately not `Display`:
 //! async-graphql converts any `Display` error into a GraphQL error without a code, so this type
@@ -24,7 +25,11 @@ impl From<GqlError> for async_graphql::Error {
         err.log();
         let code = err.code();
         let retry_after = match &err {
-            ApiError::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            ApiError::RateLimited { retry_after, .. } => Some(
+                u64::try_from(retry_after.as_millis().div_ceil(1000))
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            ),
             _ => None,
         };
         Self::new(err.to_string()).extend_with(|_, ext| {

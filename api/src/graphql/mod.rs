@@ -24,18 +24,22 @@ use crate::state::AppState;
 /// The schema type.
 pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
-/// Builds the schema with its limits and the shared state.
+/// Builds the schema with its limits and the shared state. Without `GRAPHQL_INTROSPECTION`
+/// (the production default) introspection queries are refused and error messages do not
+/// suggest field names: both would hand the whole schema to anyone who asks.
 pub fn build(state: AppState) -> AppSchema {
-    Schema::build(
+    let mut builder = Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
         subscription::Subscription::default(),
     )
     .limit_depth(limits::MAX_DEPTH)
     .limit_complexity(limits::MAX_COMPLEXITY)
-    .limit_recursive_depth(64)
-    .data(state)
-    .finish()
+    .limit_recursive_depth(64);
+    if !state.config.introspection {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.data(state).finish()
 }
 
 /// The schema's SDL, as checked in at the repository root as `schema.graphql`.

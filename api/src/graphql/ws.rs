@@ -5,7 +5,8 @@
 //!   cannot run; `complete` from the client stops a subscription; `ping` -> `pong`. Close codes:
 //!   4400 invalid message, 4401 subscribe before the acknowledgement, 4403 bad or expired token,
 //!   4408 no `connection_init` within `WS_INIT_TIMEOUT`, 4409 duplicate subscription id, 4429
-//!   repeated `connection_init`, 4500 the server could not check the token.
+//!   repeated `connection_init`, 4500 the server could not check the token; 1009 a message
+//!   over [`MAX_MESSAGE_BYTES`].
 //! - `graphql-ws` (the legacy subscriptions-transport-ws protocol): `connection_init` ->
 //!   `connection_ack` and `ka` keep-alives (or `connection_error` and close 4403); `start` ->
 //!   `data`* then `complete`, or `error`; `stop`; `connection_terminate`.
@@ -46,6 +47,9 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Most bytes queued for a client that does not read before the connection fails.
 const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+/// Longest wait to hand a close frame to a client that does not read (at shutdown, a stuck
+/// client must not hold the process).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Keep-alive interval of the legacy protocol.
 const LEGACY_KEEPALIVE: Duration = Duration::from_secs(15);
 
@@ -100,19 +104,23 @@ pub async fn upgrade(State(state): State<GraphqlState>, ws: WebSocketUpgrade) ->
         Some("graphql-ws") => Protocol::Legacy,
         _ => Protocol::TransportWs,
     };
-    ws.on_upgrade(move |socket| async move {
-        let _open = GaugeGuard::new(WS_CONNECTIONS);
-        Connection {
-            state,
-            socket,
-            protocol,
-            auth: None,
-            init_seen: false,
-            operations: StreamMap::new(),
-            started: HashSet::new(),
-        }
-        .run()
-        .await;
+    // Tracked, so that shutdown waits for every connection's close frame to be sent.
+    let tasks = state.app.tasks.clone();
+    ws.on_upgrade(move |socket| {
+        tasks.track_future(async move {
+            let _open = GaugeGuard::new(WS_CONNECTIONS);
+            Connection {
+                state,
+                socket,
+                protocol,
+                auth: None,
+                init_seen: false,
+                operations: StreamMap::new(),
+                started: HashSet::new(),
+            }
+            .run()
+            .await;
+        })
     })
 }
 
@@ -165,6 +173,10 @@ impl Connection {
                     Some(Ok(Message::Text(text))) => self.handle(text.as_str()).await,
                     Some(Ok(Message::Binary(_))) => Flow::Close(4400, "Binary messages are not supported".into()),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                    // A message over MAX_MESSAGE_BYTES (tungstenite's capacity error).
+                    Some(Err(e)) if e.to_string().starts_with("Space limit exceeded") => {
+                        Flow::Close(1009, "Message too big".into())
+                    }
                     Some(Ok(Message::Close(_)) | Err(_)) | None => Flow::Stop,
                 },
             };
@@ -184,7 +196,8 @@ impl Connection {
                         code,
                         reason: reason.into(),
                     };
-                    let _ = self.socket.send(Message::Close(Some(frame))).await;
+                    let close = self.socket.send(Message::Close(Some(frame)));
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
                     break;
                 }
                 Flow::Stop => break,

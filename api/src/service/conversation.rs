@@ -4,10 +4,17 @@
 //! A session belongs to one user: another user, even of the same tenant, gets NOT_FOUND for it.
 //! Idempotency: a `clientMessageId` is unique per user, so the same key returns the message it
 //! first created and enqueues nothing new, also when two requests race.
+//!
+//! Before a new message is stored it must pass the rate limits ([`crate::rate_limit`]: the
+//! sender's and the tenant's token buckets) and the tenant's daily token budget
+//! ([`agent::budget`], read in the transaction that stores the message); either refuses it with
+//! RATE_LIMITED and the time until a retry can succeed. A retry with a known `clientMessageId`
+//! is answered before both: it costs nothing.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use agent::budget::BudgetCheck;
 use agent::stream::{self, StreamEntry, StreamKeys};
 use agent::trace::TraceContext;
 use chrono::{DateTime, Utc};
@@ -231,14 +238,16 @@ pub fn session_title(content: &str) -> String {
     }
 }
 
-/// Validates the input, stores the user message (QUEUED) in a new or existing session of the
-/// caller, commits, then appends it to the agent's stream. When Redis does not answer in time
-/// the message stays QUEUED and the agent's sweep enqueues it later: an accepted message is
-/// never lost.
+/// Validates the input, checks the rate limits and the tenant's daily budget, stores the user
+/// message (QUEUED) in a new or existing session of the caller, commits, then appends it to the
+/// agent's stream. When Redis does not answer in time the message stays QUEUED and the agent's
+/// sweep enqueues it later: an accepted message is never lost.
 ///
 /// # Errors
 /// [`ApiError::Invalid`] for empty or too long content or a bad idempotency key;
-/// [`ApiError::NotFound`] for a session that is not the caller's; database failures.
+/// [`ApiError::NotFound`] for a session that is not the caller's; [`ApiError::RateLimited`]
+/// when the caller or their tenant sends too fast, or the tenant's daily token budget is used
+/// up; database failures.
 pub async fn send_message(
     state: &AppState,
     auth: AuthContext,
@@ -265,6 +274,10 @@ pub async fn send_message(
             return Ok(existing);
         }
     }
+    state
+        .rate_limiter
+        .check_message(auth.tenant_id, auth.user_id)
+        .await?;
     let stored = match store(state, auth, &content, &input).await {
         Ok(sent) => sent,
         // Another request with the same key won the race: return what it stored.
@@ -324,6 +337,14 @@ async fn store(
 ) -> Result<Sent, ApiError> {
     let now = Utc::now();
     let txn = state.db.begin_in_tenant(auth.tenant_id).await?;
+    let budget = state.config.runtime.turn.daily_token_budget;
+    if let BudgetCheck::Exhausted { resets_in, .. } = agent::budget::check(&txn, budget).await? {
+        return Err(ApiError::RateLimited {
+            reason: "your organisation has used up today's allowance for the assistant \
+                     (it renews at midnight UTC)",
+            retry_after: resets_in,
+        });
+    }
     let session = match input.session_id {
         Some(id) => {
             let s = own_session(&txn, auth, id).await?;

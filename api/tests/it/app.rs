@@ -49,6 +49,11 @@ pub fn test_config(db: &TestDb, prefix: &str, extra: &[(&str, &str)]) -> Config 
         ("JWT_SECRET", TEST_SECRET.to_owned()),
         ("WS_INIT_TIMEOUT", "1s".to_owned()),
         ("WEB_DIR", "/nonexistent".to_owned()),
+        // Tests send bursts no person would; the tests of the limits set their own.
+        ("RATE_LIMIT_USER_PER_MINUTE", "60000".to_owned()),
+        ("RATE_LIMIT_USER_BURST", "1000".to_owned()),
+        ("RATE_LIMIT_TENANT_PER_MINUTE", "60000".to_owned()),
+        ("RATE_LIMIT_TENANT_BURST", "1000".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -248,6 +253,11 @@ impl WsClient {
             .send(WsMessage::Text(message.to_string().into()))
             .await
             .expect("ws send");
+    }
+
+    /// Sends any frame (binary, oversized text, ...); false when the server already hung up.
+    pub async fn send_frame(&mut self, frame: WsMessage) -> bool {
+        self.socket.send(frame).await.is_ok()
     }
 
     /// Starts a subscription (graphql-transport-ws).

@@ -1,6 +1,8 @@
 //! Integration tests of the API and the `concierge` binary against real Postgres and Redis.
 
 #[cfg(test)]
+mod abuse;
+#[cfg(test)]
 mod agent;
 #[cfg(test)]
 mod app;
@@ -15,6 +17,8 @@ mod conversation;
 #[cfg(test)]
 mod eval;
 #[cfg(test)]
+mod faults;
+#[cfg(test)]
 mod isolation;
 #[cfg(test)]
 mod knowledge_cli;
@@ -25,7 +29,15 @@ mod llm;
 #[cfg(test)]
 mod metrics;
 #[cfg(test)]
+mod load;
+#[cfg(test)]
 mod notifications;
+#[cfg(test)]
+mod production;
+#[cfg(test)]
+mod rate_limits;
+#[cfg(test)]
+mod shutdown;
 #[cfg(test)]
 mod subscriptions;
 #[cfg(test)]

@@ -131,3 +131,97 @@ pub async fn spawn_worker(db: &TestDb, prefix: &str, env: &[(&str, &str)]) -> Wo
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     WorkerProcess { child }
 }
+
+/// A `concierge serve` or `concierge worker` process started with a clean environment, whose
+/// log (standard error) is captured line by line.
+pub struct LoggedProcess {
+    /// The process (killed on drop).
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:<port>` for `serve`.
+    pub url: Option<String>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl LoggedProcess {
+    /// Starts `concierge <subcommand>` with only `PATH` and `env` in its environment and waits
+    /// until it says it is ready.
+    pub async fn start(subcommand: &str, env: &[(&str, &str)]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_concierge"));
+        command
+            .arg(subcommand)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting concierge");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        let mut stderr = tokio::io::BufReader::new(child.stderr.take().expect("piped")).lines();
+        let keep = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stderr.next_line().await {
+                keep.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+        let ready = async {
+            while let Some(line) = stdout.next_line().await.expect("reading output") {
+                if let Some(url) = line.strip_prefix("Concierge is listening on ") {
+                    return Some(url.trim().to_owned());
+                }
+                if line.starts_with("Concierge worker is running") {
+                    return None;
+                }
+            }
+            panic!("concierge {subcommand} exited before it was ready");
+        };
+        let url = tokio::time::timeout(std::time::Duration::from_secs(60), ready)
+            .await
+            .expect("concierge did not get ready within 60 s");
+        tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+        Self {
+            child,
+            url,
+            log,
+            lines,
+        }
+    }
+
+    /// Everything logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// The whole log of a process that has exited (waits, at most 30 s, for its last line).
+    pub async fn full_log(&mut self) -> String {
+        let drained = async { while self.lines.recv().await.is_some() {} };
+        tokio::time::timeout(std::time::Duration::from_secs(30), drained)
+            .await
+            .expect("the log did not end within 30 s of the exit");
+        self.log()
+    }
+
+    /// Waits (at most 30 s) for a log line containing `needle`.
+    pub async fn wait_for_log(&mut self, needle: &str) {
+        let wait = async {
+            while let Some(line) = self.lines.recv().await {
+                if line.contains(needle) {
+                    return;
+                }
+            }
+            panic!("the process ended without logging {needle:?}");
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+            .await
+            .unwrap_or_else(|_| panic!("nothing logged {needle:?} within 30 s"));
+    }
+}

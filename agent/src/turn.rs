@@ -727,16 +727,14 @@ impl Turns {
                 reason,
                 shown,
                 after,
-            }) => {
-                self.requeue(entry, claimed.id, &shown).await.map(|()| {
-                    telemetry::message_outcome(entry.tenant_id, Outcome::Retried, false);
-                    tracing::Span::current().record("outcome", Outcome::Retried.name());
-                    Some(Retry {
-                        after: after.unwrap_or_else(|| self.backoff(claimed.attempts)),
-                        reason,
-                    })
+            }) => self.requeue(entry, claimed.id, &shown).await.map(|()| {
+                telemetry::message_outcome(entry.tenant_id, Outcome::Retried, false);
+                tracing::Span::current().record("outcome", Outcome::Retried.name());
+                Some(Retry {
+                    after: after.unwrap_or_else(|| self.backoff(claimed.attempts)),
+                    reason,
                 })
-            }
+            }),
         };
         match recovery {
             Ok(None) => Ok(Some(claimed.id)),

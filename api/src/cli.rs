@@ -407,14 +407,22 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
 /// their own (`TENANT_AGENT_TTL`).
 async fn announce_roster_change(config: &Config, tenant: TenantId) {
     let sent = async {
-        let redis = agent::redis::pool(config.redis_url.expose_secret(), 1).map_err(|e| e.to_string())?;
+        let redis =
+            agent::redis::pool(config.redis_url.expose_secret(), 1).map_err(|e| e.to_string())?;
         let publisher = agent::bus::Publisher::new(redis, &config.redis_prefix);
-        publisher.tenant_changed(tenant).await.map_err(|e| e.to_string())
+        publisher
+            .tenant_changed(tenant)
+            .await
+            .map_err(|e| e.to_string())
     };
     match tokio::time::timeout(Duration::from_secs(3), sent).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not tell running agents about the new user"),
-        Err(_) => tracing::warn!("could not tell running agents about the new user: Redis did not answer"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not tell running agents about the new user")
+        }
+        Err(_) => {
+            tracing::warn!("could not tell running agents about the new user: Redis did not answer")
+        }
     }
 }
 

@@ -248,10 +248,21 @@ async fn user_create_tells_running_agents_that_the_roster_changed() {
     let out = concierge(
         &db,
         &[
-            "user", "create", "--tenant", "sole", "--email", "zoe@sole.example", "--name", "Zoe",
-            "--role", "staff",
+            "user",
+            "create",
+            "--tenant",
+            "sole",
+            "--email",
+            "zoe@sole.example",
+            "--name",
+            "Zoe",
+            "--role",
+            "staff",
         ],
-        &[("CONCIERGE_PASSWORD", "a-good-password"), ("REDIS_KEY_PREFIX", &prefix)],
+        &[
+            ("CONCIERGE_PASSWORD", "a-good-password"),
+            ("REDIS_KEY_PREFIX", &prefix),
+        ],
     )
     .await;
     assert!(out.status.success(), "{}", stderr(&out));

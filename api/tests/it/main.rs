@@ -27,9 +27,9 @@ mod limits;
 #[cfg(test)]
 mod llm;
 #[cfg(test)]
-mod metrics;
-#[cfg(test)]
 mod load;
+#[cfg(test)]
+mod metrics;
 #[cfg(test)]
 mod notifications;
 #[cfg(test)]

@@ -313,7 +313,7 @@ impl<H: SessionHandler> Consumer<H> {
             .map_err(|e| ConsumerError(e.to_string()))?;
         let mut enqueued = 0;
         for m in found {
-            if m.status == MessageStatus::Processing && age(m.message_id) < processing_age {
+            if m.status == MessageStatus::Processing && m.message_id.age() < processing_age {
                 continue;
             }
             let entry = StreamEntry {
@@ -549,17 +549,6 @@ async fn session_worker<H: SessionHandler>(
 fn release<H>(shared: &Shared<H>, n: usize) {
     shared.held.fetch_sub(n, Ordering::Relaxed);
     shared.room.notify_one();
-}
-
-/// How long ago a message was created, from its UUIDv7 id.
-fn age(id: MessageId) -> Duration {
-    let created = id.uuid().get_timestamp().map(|t| {
-        let (secs, nanos) = t.to_unix();
-        std::time::UNIX_EPOCH + Duration::new(secs, nanos)
-    });
-    created
-        .and_then(|c| std::time::SystemTime::now().duration_since(c).ok())
-        .unwrap_or_default()
 }
 
 /// Waits for the session's lease; false when stopping.

@@ -634,17 +634,6 @@ impl Turns {
     }
 }
 
-/// How long ago a message was created, from its UUIDv7 id.
-fn created_ago(id: MessageId) -> Duration {
-    let created = id.uuid().get_timestamp().map(|t| {
-        let (secs, nanos) = t.to_unix();
-        std::time::UNIX_EPOCH + Duration::new(secs, nanos)
-    });
-    created
-        .and_then(|c| std::time::SystemTime::now().duration_since(c).ok())
-        .unwrap_or_default()
-}
-
 /// Adds the reply's tokens to the tenant's usage of the day.
 async fn record_usage(txn: &TenantTxn, response: &LlmResponse) -> Result<(), DbError> {
     txn.execute_raw(Statement::from_sql_and_values(
@@ -770,7 +759,7 @@ impl SessionHandler for Turns {
             }
         };
         // The first attempt's wait is the queue's; a retry's includes its backoff.
-        let queue_wait = (claimed.attempts == 1).then(|| created_ago(claimed.id));
+        let queue_wait = (claimed.attempts == 1).then(|| claimed.id.age());
         let span = Self::message_span(entry, &claimed);
         let outcome = self
             .process_claimed(entry, claimed)

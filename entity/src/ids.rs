@@ -33,6 +33,19 @@ macro_rules! typed_id {
             pub const fn uuid(self) -> Uuid {
                 self.0
             }
+
+            /// How long ago the id was made: a UUIDv7 carries its creation time (zero for an
+            /// id of another version, or one from the future).
+            #[must_use]
+            pub fn age(self) -> std::time::Duration {
+                let created = self.0.get_timestamp().map(|t| {
+                    let (secs, nanos) = t.to_unix();
+                    std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos)
+                });
+                created
+                    .and_then(|c| std::time::SystemTime::now().duration_since(c).ok())
+                    .unwrap_or_default()
+            }
         }
 
         impl Default for $name {

@@ -27,10 +27,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use entity::waits::{self, Service, timed};
 use entity::{
     Db, DbError, MessageId, MessageRole, MessageStatus, SessionId, TenantScoped, TenantTxn, UserId,
     message, user,
@@ -314,12 +315,12 @@ impl Turns {
             })
         };
         let sink = DeltaPublisher { tx };
-        let generated = self.llm.generate(&prompt, &sink).await;
+        let generated = timed(Service::Llm, self.llm.generate(&prompt, &sink)).await;
         let mut response = match generated {
             Ok(response) => response,
             Err(e) => {
                 drop(sink);
-                let _ = deltas.await;
+                let _ = timed(Service::Redis, deltas).await;
                 return Err(e.into());
             }
         };
@@ -329,7 +330,7 @@ impl Turns {
             .await;
         // Every delta (also a note appended at commit) is published before the final reply.
         drop(sink);
-        let _ = deltas.await;
+        let _ = timed(Service::Redis, deltas).await;
         let Some((reply, notifications, sender)) = committed? else {
             // Another worker answered it first: its reply is the outcome.
             return Ok(());
@@ -578,9 +579,12 @@ async fn record_usage(txn: &TenantTxn, response: &LlmResponse) -> Result<(), DbE
     Ok(())
 }
 
-#[async_trait]
-impl SessionHandler for Turns {
-    async fn process_oldest(&self, entry: &StreamEntry) -> Result<Option<MessageId>, Retry> {
+impl Turns {
+    /// [`SessionHandler::process_oldest`], without the time split.
+    async fn process_oldest_unmeasured(
+        &self,
+        entry: &StreamEntry,
+    ) -> Result<Option<MessageId>, Retry> {
         let claimed = match self.claim(entry).await {
             Ok(Some(claimed)) => claimed,
             Ok(None) => return Ok(None),
@@ -636,5 +640,33 @@ impl SessionHandler for Turns {
                 reason: format!("{e:?}"),
             }),
         }
+    }
+}
+
+#[async_trait]
+impl SessionHandler for Turns {
+    /// Processes the message, and logs its time split (wall time, and the time spent waiting on
+    /// Postgres, Redis and the LLM; the rest is orchestration) at DEBUG under the target
+    /// `concierge::time_split` (the benchmarks enable it).
+    async fn process_oldest(&self, entry: &StreamEntry) -> Result<Option<MessageId>, Retry> {
+        let started = Instant::now();
+        let (outcome, waits) = waits::measure(self.process_oldest_unmeasured(entry)).await;
+        if let Ok(Some(id)) = &outcome {
+            let wall = started.elapsed();
+            let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            tracing::debug!(
+                target: "concierge::time_split",
+                {
+                    message.id = %id,
+                    wall_us = us(wall),
+                    postgres_us = us(waits.postgres),
+                    redis_us = us(waits.redis),
+                    llm_us = us(waits.llm),
+                    orchestration_us = us(wall.saturating_sub(waits.total())),
+                },
+                "time split of a message"
+            );
+        }
+        outcome
     }
 }

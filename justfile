@@ -65,9 +65,12 @@ e2e: services
 eval: services models
     cargo nextest run -p api --run-ignored only --no-capture -E 'test(retrieval_eval)'
 
-# The benchmarks (add --quick for a fast, smaller run); the numbers go to docs/BENCHMARKS.md.
+# The benchmarks B1-B7 against a release build of the server (a few minutes on 2 cores); the
+# numbers go to docs/BENCHMARKS.md. `just bench --quick` runs a smaller version, printed only;
+# `just bench --only messages,query` runs some figures.
 bench *args: services models
-    cargo run --quiet -p bench -- --write docs/BENCHMARKS.md {{args}}
+    cargo build --release --quiet --bin concierge --bin bench
+    cargo run --release --quiet -p bench -- --write docs/BENCHMARKS.md {{args}}
 
 # Format the code.
 fmt:

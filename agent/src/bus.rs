@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
+use entity::waits::{Service, timed};
 use entity::{
     MessageId, MessageRole, MessageStatus, NotificationId, Priority, Role, SessionId, TenantId,
     UserId,
@@ -251,9 +252,11 @@ impl Publisher {
     /// [`PublishError`] when Redis cannot be reached.
     pub async fn to_user(&self, user: UserId, event: &UserEvent) -> Result<(), PublishError> {
         let json = serde_json::to_string(event).map_err(|e| PublishError(e.to_string()))?;
-        self.redis
+        let publish = self
+            .redis
             .next()
-            .publish::<i64, _, _>(self.channels.user(user), json)
+            .publish::<i64, _, _>(self.channels.user(user), json);
+        timed(Service::Redis, publish)
             .await
             .map(|_| ())
             .map_err(|e| PublishError(e.to_string()))

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use entity::waits::{self, Service, timed};
 use entity::{
     Db, DbError, MessageId, MessageRole, MessageStatus, SessionId, TenantScoped, TenantTxn, UserId,
     message, user,
@@ -348,7 +349,11 @@ impl Turns {
         let sink = DeltaPublisher { tx };
         let provider = self.llm.name();
         let started = Instant::now();
-        let generated = telemetry::step(Step::Llm, self.llm.generate(&prompt, &sink)).await;
+        let generated = telemetry::step(
+            Step::Llm,
+            timed(Service::Llm, self.llm.generate(&prompt, &sink)),
+        )
+        .await;
         telemetry::llm_call(
             &provider,
             entry.tenant_id,
@@ -360,7 +365,7 @@ impl Turns {
             Ok(response) => response,
             Err(e) => {
                 drop(sink);
-                let _ = deltas.await;
+                let _ = timed(Service::Redis, deltas).await;
                 return Err(e.into());
             }
         };
@@ -372,7 +377,7 @@ impl Turns {
         .await;
         // Every delta (also a note appended at commit) is published before the final reply.
         drop(sink);
-        let _ = deltas.await;
+        let _ = timed(Service::Redis, deltas).await;
         let Some((reply, notifications, sender)) = committed? else {
             // Another worker answered it first: its reply is the outcome.
             return Ok(());
@@ -738,7 +743,36 @@ impl Turns {
 
 #[async_trait]
 impl SessionHandler for Turns {
+    /// Processes the message, and logs its time split (wall time, and the time spent waiting on
+    /// Postgres, Redis and the LLM; the rest is orchestration) at DEBUG under the target
+    /// `concierge::time_split` (the benchmarks enable it).
     async fn process_oldest(&self, entry: &StreamEntry) -> Result<Option<MessageId>, Retry> {
+        let started = Instant::now();
+        let (outcome, waits) = waits::measure(self.process_traced(entry)).await;
+        if let Ok(Some(id)) = &outcome {
+            let wall = started.elapsed();
+            let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            tracing::debug!(
+                target: "concierge::time_split",
+                {
+                    message.id = %id,
+                    wall_us = us(wall),
+                    postgres_us = us(waits.postgres),
+                    redis_us = us(waits.redis),
+                    llm_us = us(waits.llm),
+                    orchestration_us = us(wall.saturating_sub(waits.total())),
+                },
+                "time split of a message"
+            );
+        }
+        outcome
+    }
+}
+
+impl Turns {
+    /// Claims and processes the session's oldest message in its `message` span, recording the
+    /// step and message metrics.
+    async fn process_traced(&self, entry: &StreamEntry) -> Result<Option<MessageId>, Retry> {
         let started = Instant::now();
         let claim = self.claim(entry).await;
         telemetry::step_latency(Step::Claim, started.elapsed());

@@ -106,5 +106,6 @@ pub async fn run(context: &Context, model_dir: &Path) -> anyhow::Result<Section>
     Ok(Section {
         id: "embedding",
         body,
+        rows: Vec::new(),
     })
 }

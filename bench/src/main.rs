@@ -1,29 +1,18 @@
-//! `bench`: Concierge's benchmarks, one module per figure, each producing a Markdown section of
-//! `docs/BENCHMARKS.md` (`just bench` runs them all and writes the file; `--quick` runs a
-//! smaller version of each for a fast check).
-//!
-//! - [`retrieval`]: top-5 vector search over 100,000 chunks of 100 tenants as the application
-//!   role under row-level security: p50/p99 latency and recall@5 against exact search, for a
-//!   small and a large tenant.
-//! - [`embedding`]: throughput of the local embedder (texts per second).
-//!
-//! [`report`] holds what every figure shares: the machine description and the section format.
-//! A new figure is a module with a `run` returning a [`report::Section`], and one arm in
-//! [`Figure`].
-
-mod embedding;
-mod report;
-mod retrieval;
+//! The `bench` command: runs the figures (see the `bench` library) and writes
+//! `docs/BENCHMARKS.md`. `cargo run --release -p bench -- --help`.
 
 use std::path::PathBuf;
 
+use bench::harness::Harness;
+use bench::report::{self, Context, Section};
+use bench::{conversation, embedding, query, retrieval, startup, subscribers};
 use clap::{Parser, ValueEnum};
 
 /// Measure Concierge and write the numbers to docs/BENCHMARKS.md.
 #[derive(Debug, Parser)]
 #[command(name = "bench")]
 struct Args {
-    /// A smaller version of every figure (seconds instead of minutes; numbers are indicative).
+    /// A smaller, shorter version of every figure (numbers are indicative; not written).
     #[arg(long)]
     quick: bool,
     /// Only these figures (default: all).
@@ -44,19 +33,49 @@ struct Args {
     model_dir: PathBuf,
 }
 
-/// The figures.
+/// The figures, in the order a full run measures them (the ones most sensitive to a busy machine
+/// first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Figure {
-    /// Vector search latency and recall.
+    /// B6: start to ready, idle memory.
+    Startup,
+    /// B5: `me` queries per second.
+    Query,
+    /// B1: messages through the agent with an instant LLM.
+    Messages,
+    /// B4: where a message's time goes.
+    Overhead,
+    /// B2: 1,000 sessions with a one-second LLM.
+    SlowLlm,
+    /// B3: 10,000 WebSocket subscribers.
+    Subscribers,
+    /// B7: vector search latency and recall.
     Retrieval,
     /// Local embedder throughput.
     Embedding,
 }
 
+const ALL: [Figure; 8] = [
+    Figure::Startup,
+    Figure::Query,
+    Figure::Messages,
+    Figure::Overhead,
+    Figure::SlowLlm,
+    Figure::Subscribers,
+    Figure::Retrieval,
+    Figure::Embedding,
+];
+
+impl Figure {
+    const fn needs_server(self) -> bool {
+        !matches!(self, Self::Retrieval | Self::Embedding)
+    }
+}
+
 /// The command line as run, for the report ("how to reproduce").
 fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    format!("cargo run -p bench -- {}", args.join(" "))
+    format!("cargo run --release -p bench -- {}", args.join(" "))
         .trim_end()
         .to_owned()
 }
@@ -64,24 +83,70 @@ fn command_line() -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let figures = if args.only.is_empty() {
-        vec![Figure::Retrieval, Figure::Embedding]
+    let figures: Vec<Figure> = if args.only.is_empty() {
+        ALL.to_vec()
     } else {
-        args.only.clone()
+        ALL.iter()
+            .copied()
+            .filter(|f| args.only.contains(f))
+            .collect()
     };
-    let context = report::Context::new(command_line(), args.quick).await;
-    let mut sections = Vec::new();
+    let harness = if figures.iter().any(|f| f.needs_server()) {
+        Some(Harness::new(args.quick).await?)
+    } else {
+        None
+    };
+    let profile = harness
+        .as_ref()
+        .map_or_else(|| "release".to_owned(), |h| h.binary.profile.clone());
+    let mut context = Context::new(command_line(), args.quick, profile).await;
+    let mut sections: Vec<Section> = Vec::new();
+    let mut failures = Vec::new();
     for figure in figures {
-        let section = match figure {
-            Figure::Retrieval => retrieval::run(&context, args.pg_port).await?,
-            Figure::Embedding => embedding::run(&context, &args.model_dir).await?,
+        eprintln!(
+            "[bench] {figure:?} (load average {})",
+            report::load_average()
+        );
+        let section = match (figure, harness.as_ref()) {
+            (Figure::Retrieval, _) => retrieval::run(&context, args.pg_port).await,
+            (Figure::Embedding, _) => embedding::run(&context, &args.model_dir).await,
+            (Figure::Startup, Some(h)) => startup::b6(h).await,
+            (Figure::Query, Some(h)) => query::b5(h).await,
+            (Figure::Messages, Some(h)) => conversation::b1(h).await,
+            (Figure::Overhead, Some(h)) => conversation::b4(h).await,
+            (Figure::SlowLlm, Some(h)) => conversation::b2(h).await,
+            (Figure::Subscribers, Some(h)) => subscribers::b3(h).await,
+            (_, None) => Err(anyhow::anyhow!("no harness")),
         };
-        report::print(&section)?;
-        sections.push(section);
+        match section {
+            Ok(section) => {
+                report::print(&section)?;
+                sections.push(section);
+            }
+            Err(e) => {
+                eprintln!("[bench] {figure:?} failed: {e:#}");
+                failures.push(format!("{figure:?}: {e:#}"));
+            }
+        }
     }
-    if let Some(path) = &args.write {
-        report::write(path, &context, &sections)?;
-        eprintln!("[bench] wrote {}", path.display());
+    drop(harness);
+    context.finish();
+    let rows: Vec<report::Row> = sections.iter().flat_map(|s| s.rows.clone()).collect();
+    report::print_summary(&rows)?;
+    match &args.write {
+        Some(path) if args.quick => eprintln!(
+            "[bench] quick run: {} not written (quick numbers are indicative)",
+            path.display()
+        ),
+        Some(path) => {
+            report::write(path, &context, &sections)?;
+            eprintln!("[bench] wrote {}", path.display());
+        }
+        None => {}
     }
-    Ok(())
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("figures failed:\n  {}", failures.join("\n  "))
+    }
 }

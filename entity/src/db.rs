@@ -9,6 +9,9 @@
 //!
 //! Cross-tenant lookups are the explicit, narrow methods at the end of [`Db`]; each calls one
 //! `SECURITY DEFINER` function created by the migrations and returns only what its caller needs.
+//!
+//! Opening a tenant transaction and everything done in it counts as waiting on Postgres for
+//! [`crate::waits`] (the per-message time split of the agent).
 
 use std::time::Duration;
 
@@ -19,6 +22,7 @@ use sea_orm::{
 
 use crate::enums::MessageStatus;
 use crate::ids::{MessageId, SessionId, TenantId, UserId};
+use crate::waits::{Service, timed};
 
 /// What went wrong talking to the database, as callers need to tell it apart.
 #[derive(Debug, thiserror::Error)]
@@ -122,14 +126,17 @@ impl Db {
     /// # Errors
     /// When no connection can be had or the scope cannot be set.
     pub async fn begin_in_tenant(&self, tenant: TenantId) -> Result<TenantTxn, DbError> {
-        let txn = self.conn.begin().await?;
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT set_config('app.tenant_id', $1, true)",
-            [tenant.to_string().into()],
-        ))
-        .await?;
-        Ok(TenantTxn { txn, tenant })
+        timed(Service::Postgres, async {
+            let txn = self.conn.begin().await?;
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT set_config('app.tenant_id', $1, true)",
+                [tenant.to_string().into()],
+            ))
+            .await?;
+            Ok(TenantTxn { txn, tenant })
+        })
+        .await
     }
 
     /// Checks that the database answers (`SELECT 1`).
@@ -352,7 +359,9 @@ impl TenantTxn {
     /// # Errors
     /// When the commit fails (the work is then rolled back).
     pub async fn commit(self) -> Result<(), DbError> {
-        self.txn.commit().await.map_err(DbError::from)
+        timed(Service::Postgres, self.txn.commit())
+            .await
+            .map_err(DbError::from)
     }
 }
 
@@ -363,18 +372,18 @@ impl ConnectionTrait for TenantTxn {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.txn.execute_raw(stmt).await
+        timed(Service::Postgres, self.txn.execute_raw(stmt)).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.txn.execute_unprepared(sql).await
+        timed(Service::Postgres, self.txn.execute_unprepared(sql)).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.txn.query_one_raw(stmt).await
+        timed(Service::Postgres, self.txn.query_one_raw(stmt)).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.txn.query_all_raw(stmt).await
+        timed(Service::Postgres, self.txn.query_all_raw(stmt)).await
     }
 }

@@ -24,6 +24,7 @@ pub mod session;
 pub mod tenant;
 pub mod usage;
 pub mod user;
+pub mod waits;
 
 pub use db::{Db, DbError, TenantRef, TenantTxn};
 pub use enums::{MessageRole, MessageStatus, Priority, Role, TenantKind};

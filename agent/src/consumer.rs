@@ -11,9 +11,11 @@
 //!   ([`crate::lease`]; waits, with backoff, while another process holds it), then asks the
 //!   [`SessionHandler`] to process the session's *oldest unfinished* message until none is left:
 //!   work is ordered by Postgres, not by which process got which entry, so order holds across
-//!   processes. Then it acks every entry it held and releases the lease. A message is processed
-//!   under one of [`ConsumerConfig::concurrency`] permits, so different sessions and tenants never
-//!   wait for each other beyond that limit.
+//!   processes. Then it acks every entry it held and releases the lease. An entry counts as
+//!   covered only by a look that began after it arrived: one that arrives while the last look
+//!   finds nothing starts another round. A message is processed under one of
+//!   [`ConsumerConfig::concurrency`] permits, so different sessions and tenants never wait for
+//!   each other beyond that limit.
 //! - **Nothing lost.** An entry is acked only after its message has an outcome. Entries of a
 //!   process that died stay pending and are taken over with XAUTOCLAIM once idle for
 //!   [`ConsumerConfig::reclaim_idle`] ([`Consumer::reclaim`]). Messages whose entry never reached
@@ -585,6 +587,12 @@ async fn work<H: SessionHandler>(
         if shared.stop.is_cancelled() {
             return false;
         }
+        // The entries that arrived before this look are covered by it (a message is committed
+        // before its entry is appended). One arriving during the look is not: its message may
+        // have committed after the look began, so it stays in `rx` for the next round.
+        while let Ok(more) = rx.try_recv() {
+            held.push(more);
+        }
         let outcome = {
             let Ok(_permit) = shared.permits.clone().acquire_owned().await else {
                 return false;
@@ -602,9 +610,6 @@ async fn work<H: SessionHandler>(
                 }
             }
         };
-        while let Ok(more) = rx.try_recv() {
-            held.push(more);
-        }
         match outcome {
             Ok(Some(_)) => {}
             Ok(None) => return true,

@@ -20,6 +20,11 @@ fn config(
     let connection = ConnectionConfig {
         connection_timeout: Duration::from_secs(2),
         internal_command_timeout: COMMAND_TIMEOUT,
+        // Small commands must not wait on Nagle's algorithm for the previous one's ACK.
+        tcp: TcpConfig {
+            nodelay: Some(true),
+            ..Default::default()
+        },
         ..Default::default()
     };
     // Keep reconnecting forever with a capped backoff: Redis coming back must heal us without

@@ -21,6 +21,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -127,7 +128,7 @@ impl Server {
             let (config, token) = (state.config.runtime.clone(), shutdown.clone());
             state.tasks.spawn(agent::runtime::run(parts, config, token));
         }
-        axum::serve(self.listener, app)
+        axum::serve(self.listener.tap_io(no_delay), app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
             .map_err(|e| ApiError::Internal(format!("server error: {e}")))?;
@@ -143,6 +144,15 @@ impl Server {
         }
         fred::interfaces::ClientLike::quit(&state.redis).await.ok();
         Ok(())
+    }
+}
+
+/// Sends small responses (a GraphQL reply, a WebSocket frame) at once instead of holding them
+/// back under Nagle's algorithm until the client acknowledges the previous segment (up to 40 ms
+/// with a delayed ACK).
+fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
     }
 }
 
@@ -166,7 +176,7 @@ pub async fn serve_operations(state: &AppState, addr: SocketAddr) -> Result<Sock
         .with_state(state.clone());
     let shutdown = state.shutdown.clone();
     state.tasks.spawn(async move {
-        let served = axum::serve(listener, app)
+        let served = axum::serve(listener.tap_io(no_delay), app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
         if let Err(e) = served {

@@ -25,6 +25,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt as _;
 use serde_json::{Value, json};
 
 /// The only key the fake accepts.
@@ -124,7 +125,7 @@ impl FakeEmbedServer {
             .expect("binding the fake embedding server");
         let addr = listener.local_addr().expect("its address");
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app).await;
         });
         Self {
             url: format!("http://{addr}"),

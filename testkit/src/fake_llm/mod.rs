@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::HeaderMap;
+use axum::serve::ListenerExt as _;
 use serde_json::Value;
 
 pub use gemini::{FAKE_GEMINI_KEY, FakeGemini, GeminiReply};
@@ -286,7 +287,7 @@ impl<R: Clone + Send + 'static> FakeServer<R> {
             .expect("binding a local port for the fake LLM server");
         let addr = listener.local_addr().expect("the fake server's address");
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), router).await;
         });
         Self {
             addr,

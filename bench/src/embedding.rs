@@ -13,22 +13,8 @@ use agent::embedding::LocalEmbedder;
 use agent::knowledge::chunk_markdown;
 use anyhow::Context as _;
 
+use crate::population;
 use crate::report::{Context, Section, latency_histogram, percentiles_ms};
-
-/// The demo knowledge, compiled in.
-const DEMO: [&str; 11] = [
-    include_str!("../../api/demo/sole/hours.md"),
-    include_str!("../../api/demo/sole/shifts.md"),
-    include_str!("../../api/demo/sole/roster.md"),
-    include_str!("../../api/demo/sole/allergens.md"),
-    include_str!("../../api/demo/sole/closing.md"),
-    include_str!("../../api/demo/sole/menu.md"),
-    include_str!("../../api/demo/harborview/office.md"),
-    include_str!("../../api/demo/harborview/maintenance.md"),
-    include_str!("../../api/demo/harborview/roster.md"),
-    include_str!("../../api/demo/harborview/house-rules.md"),
-    include_str!("../../api/demo/harborview/repairs.md"),
-];
 
 const QUESTIONS: [&str; 8] = [
     "When does the kitchen stop taking orders on Saturday?",
@@ -56,7 +42,7 @@ pub async fn run(context: &Context, model_dir: &Path) -> anyhow::Result<Section>
     let load_s = started.elapsed().as_secs_f64();
 
     let mut chunks = Vec::new();
-    for doc in DEMO {
+    for doc in population::RESTAURANT.iter().chain(&population::PROPERTY) {
         chunks.extend(
             chunk_markdown(doc, None)?
                 .into_iter()

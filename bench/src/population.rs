@@ -27,8 +27,8 @@ const INSERT_BATCH: usize = 500;
 /// Lifetime of the bench's tokens: longer than any run.
 const TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
 
-/// Demo documents of a restaurant (even tenants) and of a property (odd tenants).
-const RESTAURANT: [&str; 6] = [
+/// The demo documents of a restaurant: the knowledge of even-numbered tenants.
+pub const RESTAURANT: [&str; 6] = [
     include_str!("../../api/demo/sole/hours.md"),
     include_str!("../../api/demo/sole/shifts.md"),
     include_str!("../../api/demo/sole/roster.md"),
@@ -36,7 +36,8 @@ const RESTAURANT: [&str; 6] = [
     include_str!("../../api/demo/sole/closing.md"),
     include_str!("../../api/demo/sole/menu.md"),
 ];
-const PROPERTY: [&str; 5] = [
+/// The demo documents of a property: the knowledge of odd-numbered tenants.
+pub const PROPERTY: [&str; 5] = [
     include_str!("../../api/demo/harborview/office.md"),
     include_str!("../../api/demo/harborview/maintenance.md"),
     include_str!("../../api/demo/harborview/roster.md"),

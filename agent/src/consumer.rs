@@ -71,8 +71,10 @@ pub struct ConsumerConfig {
 impl Default for ConsumerConfig {
     fn default() -> Self {
         Self {
-            concurrency: 256,
-            max_held: 1024,
+            // Most of a message's time is the LLM call, which holds a permit and nothing else
+            // (no database connection): a low limit would serialise sessions behind a slow model.
+            concurrency: 1024,
+            max_held: 4096,
             read_block: Duration::from_secs(1),
             reclaim_idle: Duration::from_secs(60),
             reclaim_interval: Duration::from_secs(10),

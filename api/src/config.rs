@@ -93,6 +93,9 @@ pub struct Config {
     pub redis_prefix: String,
     /// `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL`.
     pub jwt: JwtConfig,
+    /// `AUTH_CACHE_TTL`: how long a token's user, once looked up, is trusted without another
+    /// look (see [`crate::auth::UserCache`]; 0 looks up every request).
+    pub auth_cache_ttl: Duration,
     /// `EMBEDDER` and what the chosen embedder needs (`LOCAL_EMBEDDER_DIR`, `GEMINI_*`,
     /// `OPENAI_*`).
     pub embedder: EmbedderConfig,
@@ -446,6 +449,7 @@ impl Config {
             ttl: r.duration("JWT_TTL", Duration::from_secs(12 * 3600)),
             secret: SecretString::from(secret),
         };
+        let auth_cache_ttl = r.duration("AUTH_CACHE_TTL", Duration::from_secs(30));
         let embedder = r.embedder();
         let log_format = r.choice(
             "LOG_FORMAT",
@@ -525,6 +529,7 @@ impl Config {
             redis_url: SecretString::from(redis_url),
             redis_prefix,
             jwt,
+            auth_cache_ttl,
             embedder,
             log_format,
             web_dir,

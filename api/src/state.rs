@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use agent::bus::{Hub, Publisher};
+use agent::bus::{Hub, Publisher, TenantEvent};
 use agent::embedding::{EmbedError, Embedder};
 use agent::llm::LlmProvider;
 use agent::llm::offline::OfflineProvider;
@@ -12,10 +12,11 @@ use agent::retrieval::VectorRetriever;
 use entity::Db;
 use entity::db::PoolOptions;
 use secrecy::ExposeSecret;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::JwtKeys;
+use crate::auth::{JwtKeys, UserCache};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// JWT signing and verification keys.
     pub jwt: Arc<JwtKeys>,
+    /// The users tokens name, recently looked up; forgotten when their tenant changes.
+    pub users: Arc<UserCache>,
     /// The configured embedder (knowledge ingest and retrieval).
     pub embedder: Arc<dyn Embedder>,
     /// Tenant-scoped knowledge search (`searchKnowledge` and the agent).
@@ -111,8 +114,16 @@ impl AppState {
             shutdown.clone(),
         )
         .map_err(|e| ApiError::Invalid(format!("REDIS_URL: {e}")))?;
+        let users = Arc::new(UserCache::new(config.auth_cache_ttl));
+        let tasks = TaskTracker::new();
+        tasks.spawn(forget_changed_tenants(
+            hub.clone(),
+            users.clone(),
+            shutdown.clone(),
+        ));
         Ok(Self {
             db,
+            users,
             publisher: Publisher::new(redis.clone(), &config.redis_prefix),
             rate_limiter: RateLimiter::new(redis.clone(), &config.redis_prefix, config.rate_limits),
             redis,
@@ -123,9 +134,26 @@ impl AppState {
             hub,
             config: Arc::new(config),
             shutdown,
-            tasks: TaskTracker::new(),
+            tasks,
             metrics: Metrics::install(),
         })
+    }
+}
+
+/// Forgets a tenant's cached users when any process announces that the tenant changed, until
+/// `shutdown`.
+async fn forget_changed_tenants(hub: Hub, users: Arc<UserCache>, shutdown: CancellationToken) {
+    let mut events = hub.tenant_events();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            event = events.recv() => match event {
+                Ok(TenantEvent::Changed { tenant_id }) => users.forget_tenant(tenant_id),
+                // Missed some: forget everyone rather than trust a stale role.
+                Err(broadcast::error::RecvError::Lagged(_)) => users.clear(),
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+        }
     }
 }
 

@@ -4,10 +4,12 @@
 
 pub mod jwt;
 pub mod password;
+pub mod users;
 
 use entity::{Role, TenantId, UserId};
 
 pub use jwt::{Claims, JwtKeys, TokenError};
+pub use users::UserCache;
 
 /// Who is calling: built only from a verified token whose user still exists in its tenant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +24,7 @@ pub struct AuthContext {
     pub expires_at: i64,
 }
 
-use entity::{Db, TenantScoped, user};
+use entity::Db;
 
 use crate::error::ApiError;
 
@@ -36,23 +38,27 @@ pub fn bearer_token(value: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Verifies `token` and checks that its user still exists in its tenant: the only way to build
-/// an [`AuthContext`]. The role is the stored one, not the claimed one.
+/// Verifies `token` and checks that its user still exists in its tenant (through `users`, see
+/// [`UserCache`]): the only way to build an [`AuthContext`]. The role is the stored one, not the
+/// claimed one.
 ///
 /// # Errors
 /// [`ApiError::Unauthenticated`] for an invalid or expired token or a deleted user; database
 /// failures.
-pub async fn authenticate(db: &Db, keys: &JwtKeys, token: &str) -> Result<AuthContext, ApiError> {
+pub async fn authenticate(
+    db: &Db,
+    keys: &JwtKeys,
+    users: &UserCache,
+    token: &str,
+) -> Result<AuthContext, ApiError> {
     let claims = keys.verify(token).map_err(|e| {
         tracing::debug!(error = %e, "token refused");
         ApiError::Unauthenticated
     })?;
-    let txn = db.begin_in_tenant(claims.tid).await?;
-    let user = user::Entity::find_by_id_in_tenant(claims.tid, claims.sub)
-        .one(&txn)
-        .await?;
-    txn.commit().await?;
-    let user = user.ok_or(ApiError::Unauthenticated)?;
+    let user = users
+        .get(db, claims.tid, claims.sub)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
     Ok(AuthContext {
         tenant_id: user.tenant_id,
         user_id: user.id,

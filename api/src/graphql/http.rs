@@ -62,7 +62,7 @@ async fn caller(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError>
     else {
         return Ok(Caller(None));
     };
-    match auth::authenticate(&app.db, &app.jwt, token).await {
+    match auth::authenticate(&app.db, &app.jwt, &app.users, token).await {
         Ok(ctx) => Ok(Caller(Some(ctx))),
         Err(ApiError::Unauthenticated) => Ok(Caller(None)),
         Err(e) => Err(e),

@@ -269,7 +269,15 @@ impl Connection {
                 .or_else(|| p.get("token").and_then(Value::as_str))
         });
         let result = match token {
-            Some(token) => auth::authenticate(&self.state.app.db, &self.state.app.jwt, token).await,
+            Some(token) => {
+                auth::authenticate(
+                    &self.state.app.db,
+                    &self.state.app.jwt,
+                    &self.state.app.users,
+                    token,
+                )
+                .await
+            }
             None => Err(ApiError::Unauthenticated),
         };
         match result {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::{Db, TenantScoped, TenantTxn, UserId, tenant, user};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 
-use crate::auth::{AuthContext, JwtKeys, password};
+use crate::auth::{AuthContext, JwtKeys, UserCache, password};
 use crate::error::ApiError;
 
 /// What a successful login returns.
@@ -75,17 +75,15 @@ pub async fn login(
     })
 }
 
-/// The caller's user.
+/// The caller's user, as authentication just read it (see [`UserCache`]).
 ///
 /// # Errors
 /// [`ApiError::Unauthenticated`] if the user was deleted meanwhile; database failures.
-pub async fn me(db: &Db, auth: AuthContext) -> Result<user::Model, ApiError> {
-    let txn = db.begin_in_tenant(auth.tenant_id).await?;
-    let user = user::Entity::find_by_id_in_tenant(auth.tenant_id, auth.user_id)
-        .one(&txn)
-        .await?;
-    txn.commit().await?;
-    user.ok_or(ApiError::Unauthenticated)
+pub async fn me(db: &Db, users: &UserCache, auth: AuthContext) -> Result<user::Model, ApiError> {
+    users
+        .get(db, auth.tenant_id, auth.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)
 }
 
 /// The caller's tenant.

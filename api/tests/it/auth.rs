@@ -1,5 +1,7 @@
 //! Authentication: login, and every way a forged or stale token must fail.
 
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -154,18 +156,16 @@ async fn forged_expired_and_misdirected_tokens_are_refused() {
     assert_refused(&app, "not-a-jwt", "garbage").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_token_of_a_deleted_user_is_refused() {
-    let app = TestApp::spawn().await;
-    let (tenant, _) = (
-        app.state
-            .db
-            .find_tenant_by_slug("sole")
-            .await
-            .unwrap()
-            .unwrap(),
-        (),
-    );
+/// A new user of the Sole tenant, logged in, whose token has answered `me` once; with their
+/// tenant and token.
+async fn temporary_user(app: &TestApp) -> (entity::TenantId, String) {
+    let tenant = app
+        .state
+        .db
+        .find_tenant_by_slug("sole")
+        .await
+        .unwrap()
+        .unwrap();
     api::service::directory::create_user(
         &app.state.db,
         tenant,
@@ -188,12 +188,46 @@ async fn the_token_of_a_deleted_user_is_refused() {
         app.gql(Some(&token), ME, json!({})).await["data"]["me"]["email"],
         "temp@sole.example"
     );
+    (tenant, token)
+}
+
+async fn delete_temporary_user(app: &TestApp) {
     use sea_orm::ConnectionTrait;
     app.db
         .admin
         .execute_unprepared("DELETE FROM users WHERE email = 'temp@sole.example'")
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_of_a_user_deleted_behind_concierges_back_is_refused_with_the_cache_off() {
+    let app = TestApp::spawn_with(&[("AUTH_CACHE_TTL", "0")]).await;
+    let (_, token) = temporary_user(&app).await;
+    delete_temporary_user(&app).await;
+    assert_refused(&app, &token, "deleted user").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_of_a_deleted_user_is_refused_once_the_tenant_change_is_announced() {
+    let app = TestApp::spawn().await;
+    let (tenant, token) = temporary_user(&app).await;
+    delete_temporary_user(&app).await;
+    // Within AUTH_CACHE_TTL and unannounced, the user looked up a moment ago is still trusted.
+    assert_eq!(
+        app.gql(Some(&token), ME, json!({})).await["data"]["me"]["email"],
+        "temp@sole.example"
+    );
+    // Any process announcing the change (as `concierge user create` does) ends that at once.
+    app.state.publisher.tenant_changed(tenant).await.unwrap();
+    let refused = async {
+        while code(&app.gql(Some(&token), ME, json!({})).await) != "UNAUTHENTICATED" {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), refused)
+        .await
+        .expect("the announcement reaches the server and its cache forgets the tenant's users");
     assert_refused(&app, &token, "deleted user").await;
 }
 

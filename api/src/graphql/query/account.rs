@@ -15,7 +15,8 @@ pub struct AccountQuery;
 impl AccountQuery {
     /// The caller.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
-        let user = account::me(&ctx.state().db, ctx.auth()?).await?;
+        let state = ctx.state();
+        let user = account::me(&state.db, &state.users, ctx.auth()?).await?;
         Ok(User::from(&user))
     }
 

@@ -231,9 +231,10 @@ fn summary_block(doc: &str, context: &Context, rows: &[Row]) -> String {
     lines[head..].sort_by_key(|l| l.get(2..4).unwrap_or("").to_owned());
     let table = lines.join("\n");
     format!(
-        "{open}\n## Summary: the targets\n\n{table}\n\nEach row links to its section below, which \
-         says how it was measured and what bounds it. Rows of figures that did not run in the latest \
-         run keep their earlier values (their sections say when).\n\n{}\n{close}",
+        "{open}\n## Summary: the targets\n\n{table}\n\nEach figure's section below says how it was \
+         measured; \"What bounds the figures\", right after this table, explains the misses. Rows of \
+         figures that did not run in the latest run keep their earlier values (their sections say \
+         when).\n\n{}\n{close}",
         context.footer()
     )
 }

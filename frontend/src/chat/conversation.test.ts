@@ -29,6 +29,26 @@ describe('conversation', () => {
     expect(awaitingReply(state)?.id).toBe('m-1');
   });
 
+  test('a reply that arrived before the answer of an older query stays, and so does its status', () => {
+    // The new conversation's first send: the query for the session reads before the agent's
+    // commit, the reply reaches the WebSocket first, then the query's answer comes.
+    let state = apply(
+      initialConversation(null),
+      { type: 'sending', clientMessageId: 'c-1', content: 'When do we open?', createdAt: 'now' },
+      { type: 'sent', clientMessageId: 'c-1', message: userMessage('m-1', 'When do we open?') },
+      {
+        type: 'event',
+        event: { __typename: 'AgentReply', sessionId: 's-1', replyTo: 'm-1', message: agentReply('a-1', 'm-1', 'At 12:00.') },
+      },
+    );
+    state = apply(state, { type: 'loaded', messages: [userMessage('m-1', 'When do we open?')], earlierCursor: null });
+    expect(state.messages.map((m) => [m.id, m.status])).toEqual([
+      ['m-1', 'ANSWERED'],
+      ['a-1', 'COMPLETE'],
+    ]);
+    expect(awaitingReply(state)).toBeUndefined();
+  });
+
   test('a failed send keeps the text and says why', () => {
     const state = apply(
       loaded(),

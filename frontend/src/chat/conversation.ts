@@ -179,20 +179,31 @@ export function conversationReducer(
 ): ConversationState {
   switch (action.type) {
     case 'loaded': {
-      // The server's list wins; messages still on their way to it stay at the end.
-      const outgoing = state.messages.filter(
-        (m) => m.outgoing !== undefined && !action.messages.some((s) => s.id === m.id),
+      // The server's list wins, except where it is older than what live events already showed:
+      // the query may have read before a reply that arrived over the WebSocket ahead of its
+      // answer. Such newer messages, and messages still on their way to the server, stay at the
+      // end, and a message's status never moves back.
+      const listed = new Set(action.messages.map((m) => m.id));
+      const newest = action.messages.at(-1)?.createdAt ?? '';
+      const live = state.messages.filter(
+        (m) => m.outgoing === undefined && !listed.has(m.id) && m.createdAt > newest,
       );
+      const outgoing = state.messages.filter((m) => m.outgoing !== undefined && !listed.has(m.id));
+      const fromServer = action.messages.map((m) => {
+        const shown = state.messages.find((s) => s.id === m.id);
+        return shown !== undefined && isPending(m) && !isPending(shown)
+          ? { ...m, status: shown.status, error: shown.error }
+          : m;
+      });
+      const messages = [...fromServer, ...live, ...outgoing];
       const streaming: Record<string, string> = {};
       for (const [replyTo, text] of Object.entries(state.streaming)) {
-        const answered = action.messages.some(
-          (m) => m.role === 'ASSISTANT' && m.replyToId === replyTo,
-        );
+        const answered = messages.some((m) => m.role === 'ASSISTANT' && m.replyToId === replyTo);
         if (!answered) streaming[replyTo] = text;
       }
       return replayEarly({
         ...state,
-        messages: [...action.messages, ...outgoing],
+        messages,
         earlierCursor: action.earlierCursor,
         streaming,
         loaded: true,

@@ -401,10 +401,9 @@ async fn run(command: Command, config: Config) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `concierge llm check`: the provider in use, then whether one tiny request succeeds.
-/// Tells running agents that a tenant's roster changed, so they can target the new user at
-/// once instead of after their cache expires. Best effort: without Redis the caches refresh on
-/// their own (`TENANT_AGENT_TTL`).
+/// Tells running processes that a tenant's roster changed, so agents can target the new user
+/// and servers re-read the tenant's users at once instead of after their caches expire. Best
+/// effort: without Redis the caches refresh on their own (`TENANT_AGENT_TTL`, `AUTH_CACHE_TTL`).
 async fn announce_roster_change(config: &Config, tenant: TenantId) {
     let sent = async {
         let redis =
@@ -444,6 +443,7 @@ async fn announce_llm(state: &AppState) {
     }
 }
 
+/// `concierge llm check`: the provider in use, then whether one tiny request succeeds.
 async fn check_llm(llm: &agent::llm::LlmConfig) -> Result<(), ApiError> {
     say(&format!("LLM provider: {}", llm.describe()));
     let provider = llm

@@ -3,9 +3,9 @@
 //! Postgres costs a tenant transaction (four round trips) per request, more than the rest of a
 //! `me` query together. [`UserCache`] keeps each looked-up user for [`UserCache::ttl`]
 //! (`AUTH_CACHE_TTL`) and forgets a tenant's users the moment any process announces a change
-//! of that tenant (the same `TenantEvent::Changed` that reloads the agents' rosters: `concierge
-//! user create`, knowledge and settings changes), so a change made through Concierge is seen at
-//! once and one made behind its back (SQL by hand) within the TTL. `AUTH_CACHE_TTL=0` turns the
+//! of that tenant (the same `TenantEvent::Changed` that reloads the agents' rosters, sent by
+//! `concierge user create` and by knowledge changes), so a change made through Concierge is seen
+//! at once and one made behind its back (SQL by hand) within the TTL. `AUTH_CACHE_TTL=0` turns the
 //! cache off.
 
 use std::collections::HashMap;
